@@ -1,0 +1,51 @@
+"""What one trading day needs from a source: a required file, and the day's NBBO quotes from wherever they exist."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from spy_gamma.sources.errors import SourceError
+from spy_gamma.sources.readers import read_quotes
+
+QUOTE_SCHEMA = {"ticker": pl.String, "sip_timestamp": pl.Int64, "bid_price": pl.Float64, "bid_size": pl.Int64,
+                "ask_price": pl.Float64, "ask_size": pl.Int64, "bid_exchange": pl.Int32, "ask_exchange": pl.Int32,
+                "sequence_number": pl.Int64}
+
+
+@dataclass(frozen=True)
+class DayQuotes:
+    """The quotes of one day and where they came from (``flatfile``, ``rest`` or ``none``)."""
+
+    frame: pl.DataFrame
+    origin: str
+
+
+def require(source, kind: str, day: dt.date) -> Path:
+    """The day's file of a kind, or an error saying it is not published (trading days only reach here)."""
+    path = source.fetch(kind, day)
+    if path is None:
+        raise SourceError(f"no {kind} flat file for trading day {day} in {source}: not published yet, "
+                          "or the source is misconfigured")
+    return path
+
+
+def quotes_for_day(source, day: dt.date, trades: pl.DataFrame) -> DayQuotes:
+    """Quotes of the traded contracts: the quote flat file, else REST v3 when a key is set, else none.
+
+    Never synthesizes quotes: a day with no quote source is left unquoted and classification says so.
+    """
+    tickers = trades["ticker"].unique().to_list()
+    path = source.fetch("quotes", day)
+    if path is not None:
+        return DayQuotes(read_quotes(path, tickers).select(list(QUOTE_SCHEMA)).cast(QUOTE_SCHEMA), "flatfile")
+    if os.environ.get("POLYGON_API_KEY") and len(trades):
+        from spy_gamma.sources.polygon_rest import PolygonRestClient
+
+        client = PolygonRestClient(cache_dir=Path(os.environ.get("SPY_GAMMA_DATA_DIR", "data")) / "rest_cache")
+        return DayQuotes(client.quotes_for_trades(trades).select(list(QUOTE_SCHEMA)).cast(QUOTE_SCHEMA), "rest")
+    return DayQuotes(pl.DataFrame(schema=QUOTE_SCHEMA), "none")
