@@ -40,6 +40,8 @@ class AnalysisConfig(dg.ConfigurableResource):
     dividend_yield: float = 0.011
     quote_tolerance_ms: int = 1000
     side_rule: str = "default"
+    output_dir: str = "reports/spy_gamma_dashboard"
+    spot_override: float | None = None
 
     @classmethod
     def from_env(cls) -> "AnalysisConfig":

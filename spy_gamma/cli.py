@@ -1,0 +1,152 @@
+"""``spy-gamma``: simulate, run, demo, query and bench, with progress bars."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from spy_gamma.defs.resources import DEFAULT_DATE, DEFAULT_EXPIRIES
+
+console = Console(stderr=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    if args.data_dir:
+        os.environ["SPY_GAMMA_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    try:
+        return args.handler(args) or 0
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]")
+        return 130
+    except Exception as error:  # the CLI's one place that turns any failure into a clear line and exit 1
+        from spy_gamma.sources.secrets import redact
+
+        console.print(f"[bold red]error:[/bold red] {redact(str(error))}")
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spy-gamma", description=__doc__)
+    parser.add_argument("--data-dir", help="where all state lives (default: $SPY_GAMMA_DATA_DIR or ./data)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    simulate = commands.add_parser("simulate", help="write the embedded simulated market in Polygon's layout")
+    simulate.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2025, 9, 5))
+    simulate.add_argument("--end", type=dt.date.fromisoformat, default=dt.date(2025, 10, 10))
+    simulate.add_argument("--out", type=Path, default=None)
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument("--scale", type=float, default=0.01, help="1.0 = a full OPRA day (~6 M trades)")
+    simulate.set_defaults(handler=_simulate)
+
+    for name, help_text in (("run", "materialize every asset for a window and write the outputs"),
+                            ("demo", "run the default analysis on the embedded market")):
+        run = commands.add_parser(name, help=help_text)
+        run.add_argument("--date", default=DEFAULT_DATE, help="analysis date (positions as of the last close)")
+        run.add_argument("--expiry", nargs="+", default=DEFAULT_EXPIRIES, help="target expiries")
+        run.add_argument("--output", type=Path, default=Path("reports/spy_gamma_dashboard"))
+        run.add_argument("--source", choices=["simulated", "local", "s3"], default=None)
+        run.add_argument("--flatfiles", type=Path, default=None, help="flat-file root for --source local")
+        run.add_argument("--spot", type=float, default=None, help="override the spot price")
+        run.add_argument("--skip-download", action="store_true", help="reuse the lake; recompute window assets")
+        run.set_defaults(handler=_run)
+
+    query = commands.add_parser("query", help="SQL over the DuckDB catalog (read-only)")
+    query.add_argument("sql")
+    query.set_defaults(handler=_query)
+
+    bench = commands.add_parser("bench", help="benchmarks written to reports/bench/")
+    bench.add_argument("which", choices=["accuracy", "greeks", "pipeline"])
+    bench.add_argument("--json", type=Path, default=None)
+    bench.add_argument("--days", type=int, default=2)
+    bench.add_argument("--rows-per-day", type=int, default=3_000_000)
+    bench.add_argument("--options", type=int, default=2_000_000, help="options for the greeks bench")
+    bench.set_defaults(handler=_bench)
+    return parser
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+def _simulate(args) -> int:
+    from spy_gamma.sources.simulator import simulate_market
+    from spy_gamma.trading_calendar import trading_days
+
+    out = args.out or Path(os.environ.get("SPY_GAMMA_DATA_DIR", "data")) / "flatfiles" / "simulated"
+    days = trading_days(args.start, args.end)
+    with _progress() as bar:
+        task = bar.add_task("simulating", total=len(days))
+        summary = simulate_market(args.start, args.end, out, seed=args.seed, scale=args.scale,
+                                  progress=lambda day: bar.update(task, advance=1, description=f"simulated {day}"))
+    console.print(f"wrote {len(days)} trading days to {out} ({summary})")
+    return 0
+
+
+def _run(args) -> int:
+    from spy_gamma.pipeline import SPYPositioningPipeline
+
+    with _progress() as bar:
+        task = bar.add_task("starting", total=None)
+
+        def report(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total)
+
+        pipeline = SPYPositioningPipeline(output_dir=args.output, spot_price=args.spot, source=args.source,
+                                          flatfiles_dir=args.flatfiles, progress=report)
+        summary = pipeline.run_full_analysis(args.date, args.expiry, skip_download=args.skip_download)
+    _print_summary(summary, args.output)
+    return 0
+
+
+def _print_summary(summary: dict, output: Path) -> None:
+    table = Table(title=f"SPY dealer positioning as of {summary.get('as_of')} (dealer perspective)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in ("spot", "total_gex", "gamma_flip", "call_wall", "put_wall", "max_pain", "regime"):
+        table.add_row(key, json.dumps(summary.get(key), default=str))
+    Console().print(table)
+    Console().print(f"dashboard: [link=file://{(output / 'dashboard.html').resolve()}]"
+                    f"{(output / 'dashboard.html').resolve()}[/link]")
+
+
+def _query(args) -> int:
+    import duckdb
+
+    data_dir = Path(os.environ.get("SPY_GAMMA_DATA_DIR", "data"))
+    with duckdb.connect(str(data_dir / "spy_gamma.duckdb"), read_only=True) as connection:
+        relation = connection.sql(args.sql)
+        table = Table(*relation.columns)
+        for row in relation.fetchmany(200):
+            table.add_row(*(str(v) for v in row))
+    Console().print(table)
+    return 0
+
+
+def _bench(args) -> int:
+    out = args.json or Path("reports/bench") / f"{args.which}.json"
+    if args.which == "accuracy":
+        from spy_gamma.bench.accuracy import run_accuracy_bench as bench
+        result = bench(json_path=out)
+    elif args.which == "greeks":
+        from spy_gamma.bench.greeks import run_greeks_bench
+        result = run_greeks_bench(n=args.options, json_path=out)
+    else:
+        from spy_gamma.bench.pipeline import run_pipeline_bench
+        result = run_pipeline_bench(days=args.days, rows_per_day=args.rows_per_day, json_path=out)
+    console.print(f"wrote {out}")
+    return 0 if result else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

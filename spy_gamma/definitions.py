@@ -1,0 +1,19 @@
+"""The one Dagster ``Definitions`` object: every asset, check, schedule and sensor under ``spy_gamma/defs``."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+import spy_gamma.defs
+from spy_gamma.defs.resources import AnalysisConfig, FlatFilesResource, LakeResource
+
+
+def build_defs(config: AnalysisConfig | None = None, flatfiles: FlatFilesResource | None = None,
+               lake: LakeResource | None = None) -> dg.Definitions:
+    """Definitions with the given resources (defaults from the environment: ``SPY_GAMMA_*``, Polygon keys)."""
+    resources = {"config": config or AnalysisConfig.from_env(), "flatfiles": flatfiles or FlatFilesResource(),
+                 "lake": lake or LakeResource()}
+    return dg.Definitions.merge(dg.load_defs(spy_gamma.defs), dg.Definitions(resources=resources))
+
+
+defs = build_defs()
