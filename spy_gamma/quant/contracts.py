@@ -36,3 +36,9 @@ def parse_tickers(ticker: pl.Expr) -> list[pl.Expr]:
 def with_contract_fields(frame: pl.DataFrame | pl.LazyFrame, column: str = "ticker"):
     """Append ``expiry, right, strike`` (and drop the parsed ``root``) to a frame of option tickers."""
     return frame.with_columns(parse_tickers(pl.col(column))).drop("root")
+
+
+def ticker_expr(expiry: pl.Expr, right: pl.Expr, strike: pl.Expr, root: str = ROOT) -> pl.Expr:
+    """Vectorized :func:`occ_ticker` over expiry (Date), right (C/P) and strike (dollars) columns."""
+    strike_code = (strike * 1000).round(0).cast(pl.Int64).cast(pl.String).str.zfill(8)
+    return pl.concat_str(pl.lit(f"O:{root}"), expiry.dt.strftime("%y%m%d"), right, strike_code)

@@ -1,0 +1,29 @@
+"""The dealer book at a close: positions joined with each contract's vol and time to expiry."""
+
+from __future__ import annotations
+
+import polars as pl
+
+KEYS = ["expiry", "right", "strike"]
+
+
+def dealer_book(positions: pl.DataFrame, chain: pl.DataFrame) -> pl.DataFrame:
+    """One row per contract held: ``ticker, expiry, strike, right, dealer_position, open_interest, iv, tte_years``.
+
+    A contract whose strike lies outside its expiry's fitted ladder takes the vol of the nearest fitted strike of
+    the same expiry and right (the smile's wing), so no held contract is dropped for want of a quote.
+    """
+    vols = (chain.filter(pl.col("iv").is_not_null())
+            .select(*KEYS, pl.col("strike").alias("vol_strike"), "iv", "tte_years").sort("strike"))
+    held = positions.select("ticker", "expiry", "strike", "right", "dealer_position", "open_interest").sort("strike")
+    return (held.join_asof(vols, on="strike", by=["expiry", "right"], strategy="nearest", check_sortedness=False)
+            .drop("vol_strike").sort("expiry", "strike", "right"))
+
+
+def open_interest_book(positions: pl.DataFrame, open_interest: pl.DataFrame | None) -> pl.DataFrame:
+    """Every listed contract with its open interest and (where held) dealer position, for max pain."""
+    held = positions.select("ticker", "expiry", "strike", "right", "dealer_position")
+    if open_interest is None or open_interest.is_empty():
+        return held.with_columns(pl.lit(None, dtype=pl.Int64).alias("open_interest"))
+    listed = open_interest.select("ticker", "expiry", "strike", "right", "open_interest")
+    return listed.join(held, on=["ticker", "expiry", "strike", "right"], how="full", coalesce=True)
