@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
-import spy_gamma.defs
 from spy_gamma.defs.resources import AnalysisConfig, FlatFilesResource, LakeResource
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_defs(config: AnalysisConfig | None = None, flatfiles: FlatFilesResource | None = None,
@@ -13,7 +16,7 @@ def build_defs(config: AnalysisConfig | None = None, flatfiles: FlatFilesResourc
     """Definitions with the given resources (defaults from the environment: ``SPY_GAMMA_*``, Polygon keys)."""
     resources = {"config": config or AnalysisConfig.from_env(), "flatfiles": flatfiles or FlatFilesResource(),
                  "lake": lake or LakeResource()}
-    return dg.Definitions.merge(dg.load_defs(spy_gamma.defs), dg.Definitions(resources=resources))
+    return dg.Definitions.merge(dg.load_from_defs_folder(path_within_project=PROJECT_ROOT), dg.Definitions(resources=resources))
 
 
 defs = build_defs()

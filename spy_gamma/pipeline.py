@@ -36,12 +36,14 @@ class SPYPositioningPipeline:
 
     def __init__(self, output_dir: str | Path = "reports/spy_gamma_dashboard", spot_price: float | None = None,
                  source: str | None = None, flatfiles_dir: str | Path | None = None,
-                 data_dir: str | Path | None = None, progress: Progress | None = None):
+                 data_dir: str | Path | None = None, progress: Progress | None = None,
+                 simulation_scale: float | None = None):
         self.output_dir = Path(output_dir)
         self.spot_price = spot_price
         self.data_dir = Path(data_dir or os.environ.get("SPY_GAMMA_DATA_DIR", "data"))
+        scale = {} if simulation_scale is None else {"simulation_scale": simulation_scale}
         self.flatfiles = FlatFilesResource(source=source or default_source(), root=str(flatfiles_dir or ""),
-                                           data_dir=str(self.data_dir))
+                                           data_dir=str(self.data_dir), **scale)
         self.progress = progress or (lambda stage, done, total: None)
 
     def run_full_analysis(self, target_date: str | dt.date, expiry_dates: list[str | dt.date],

@@ -46,8 +46,8 @@ def open_close_accuracy(classified: pl.DataFrame, truth: pl.DataFrame) -> dict[s
     """Share of trades whose open/close tag (and whose BTO/STO/BTC/STC) matches the truth."""
     joined = classified.join(truth.select("date", "file_row", pl.col("open_close").alias("true_oc")),
                              on=["date", "file_row"])
-    opening = joined["open_close"].str.starts_with("BTO") | (joined["open_close"] == "STO")
-    true_opening = (joined["true_oc"] == "BTO") | (joined["true_oc"] == "STO")
+    opening = joined["open_close"].is_in(["BTO", "STO"])
+    true_opening = joined["true_oc"].is_in(["BTO", "STO"])
     return {"open_vs_close": float((opening == true_opening).mean()),
             "four_way": float((joined["open_close"] == joined["true_oc"]).mean())}
 

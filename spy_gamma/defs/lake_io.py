@@ -18,3 +18,10 @@ def read_if_present(lake: Lake, table: str, day: dt.date) -> pl.DataFrame | None
 def open_interest_around(lake: Lake, day: dt.date) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
     """Start-of-day open interest of ``day`` and of the next session (None where not materialized)."""
     return read_if_present(lake, "open_interest", day), read_if_present(lake, "open_interest", next_trading_day(day))
+
+
+def open_interest_panel(lake: Lake, day: dt.date) -> pl.DataFrame | None:
+    """``date, ticker, open_interest`` for ``day`` and the next session: the pair open/close inference needs."""
+    days = [day, next_trading_day(day)]
+    panel = lake.read_days("open_interest", days, missing_ok=True)
+    return None if panel.is_empty() else panel.select("date", "ticker", "open_interest")

@@ -44,7 +44,7 @@ class AnalysisConfig(dg.ConfigurableResource):
     spot_override: float | None = None
 
     @classmethod
-    def from_env(cls) -> "AnalysisConfig":
+    def from_env(cls) -> AnalysisConfig:
         """Defaults overridden by ``SPY_GAMMA_DATE`` and ``SPY_GAMMA_EXPIRIES`` (space separated)."""
         expiries = os.environ.get("SPY_GAMMA_EXPIRIES")
         return cls(analysis_date=os.environ.get("SPY_GAMMA_DATE", DEFAULT_DATE),
@@ -88,7 +88,7 @@ class FlatFilesResource(dg.ConfigurableResource):
     s3_endpoint: str = "https://files.massive.com"
     s3_bucket: str = "flatfiles"
     simulation_seed: int = 7
-    simulation_scale: float = 0.01
+    simulation_scale: float = float(os.environ.get("SPY_GAMMA_SIM_SCALE", "0.01"))
 
     @property
     def local_root(self) -> Path:

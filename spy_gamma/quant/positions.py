@@ -7,6 +7,7 @@ whatever order the daily partitions were materialized in.
 from __future__ import annotations
 
 import datetime as dt
+from itertools import pairwise
 
 import polars as pl
 
@@ -61,7 +62,7 @@ def attach_open_interest(positions: pl.DataFrame, open_interest: pl.DataFrame, d
     """
     if open_interest.is_empty():
         return positions.with_columns(pl.lit(None, dtype=pl.Int64).alias("open_interest"))
-    previous = {later: earlier for earlier, later in zip(days, days[1:])}
+    previous = {later: earlier for earlier, later in pairwise(days)}
     at_close = (open_interest.with_columns(pl.col("date").replace_strict(previous, default=None, return_dtype=pl.Date))
                 .drop_nulls("date").select("date", "ticker", pl.col("open_interest").alias("oi_close")))
     at_open = open_interest.select("date", "ticker", pl.col("open_interest").alias("oi_open"))

@@ -1,6 +1,5 @@
 """Analytics: dealer $ exposures at the as-of close, the gamma profile and its levels, the GEX surface, structure."""
 
-from __future__ import annotations
 
 import json
 
@@ -13,9 +12,16 @@ from spy_gamma.defs.lake_io import open_interest_around
 from spy_gamma.defs.metadata import preview
 from spy_gamma.defs.resources import AnalysisConfig, LakeResource
 from spy_gamma.quant.book import dealer_book, open_interest_book
-from spy_gamma.quant.exposure import (contract_exposures, exposures_by_strike, gamma_flip, gamma_profile as
-                                      profile_over_grid, gex_surface as surface_over_days, hedging_flows, max_pain,
-                                      walls)
+from spy_gamma.quant.exposure import (
+    contract_exposures,
+    exposures_by_strike,
+    gamma_flip,
+    hedging_flows,
+    max_pain,
+    walls,
+)
+from spy_gamma.quant.exposure import gamma_profile as profile_over_grid
+from spy_gamma.quant.exposure import gex_surface as surface_over_days
 from spy_gamma.quant.structure import levels, patterns, regime
 
 ANALYTICS = dict(group_name="analytics", owners=["team:spy-gamma"], kinds={"numpy", "parquet"})

@@ -1,6 +1,5 @@
 """Checks on exposures: every dollar figure finite before it reaches a report."""
 
-from __future__ import annotations
 
 import dagster as dg
 import polars as pl

@@ -1,18 +1,18 @@
 """Classify: pair trades with the prevailing NBBO, sign them, split opens from closes; accumulate dealer inventory."""
 
-from __future__ import annotations
 
 import dagster as dg
 import polars as pl
 
 from spy_gamma.defs.ingest.assets import open_interest, spy_quotes, spy_trades
-from spy_gamma.defs.lake_io import open_interest_around
+from spy_gamma.defs.lake_io import open_interest_panel
 from spy_gamma.defs.metadata import preview, share
 from spy_gamma.defs.partitions import partition_day, trading_days
 from spy_gamma.defs.resources import AnalysisConfig, LakeResource
 from spy_gamma.quant.classify import sign_trades
 from spy_gamma.quant.expiry_time import tte_years_expr
-from spy_gamma.quant.open_close import assign_open_close
+from spy_gamma.quant.open_close import infer_open_close
+from spy_gamma.quant.open_interest import daily_oi_changes
 from spy_gamma.quant.pairing import pair_with_quotes, quote_state_counts
 from spy_gamma.quant.positions import accumulate_positions, attach_open_interest, daily_flows
 from spy_gamma.trading_calendar import next_trading_day
@@ -29,7 +29,9 @@ def classified_trades(context: dg.AssetExecutionContext, config: AnalysisConfig,
     paired = pair_with_quotes(store.read("spy_trades", day), store.read("spy_quotes", day),
                               tolerance_ns=config.quote_tolerance_ms * 1_000_000)
     signed = sign_trades(paired, config.side_rule)
-    classified = assign_open_close(signed, *open_interest_around(store, day)).with_columns(
+    panel = open_interest_panel(store, day)
+    oi_changes = daily_oi_changes(panel) if panel is not None else None
+    classified = infer_open_close(signed, day, oi_changes).with_columns(
         tte_years_expr(pl.col("sip_timestamp"), pl.col("expiry")).alias("tte_years"))
     store.write("classified_trades", day, classified)
     states, n = quote_state_counts(classified), len(classified)

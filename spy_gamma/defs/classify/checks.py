@@ -1,6 +1,5 @@
 """Checks on classification and inventory: quote coverage, unknown sides, positions within open interest."""
 
-from __future__ import annotations
 
 import dagster as dg
 import polars as pl

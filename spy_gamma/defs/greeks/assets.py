@@ -1,6 +1,5 @@
 """Greeks: implied vol per contract at each close, smile-fitted per expiry."""
 
-from __future__ import annotations
 
 import dagster as dg
 import polars as pl

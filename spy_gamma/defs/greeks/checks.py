@@ -1,6 +1,5 @@
 """Checks on vols: enough contracts invert to an implied vol for the Greeks to rest on market prices."""
 
-from __future__ import annotations
 
 import dagster as dg
 

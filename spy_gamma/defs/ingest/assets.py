@@ -1,6 +1,5 @@
 """Ingest: the day's SPY option trades of the target expiries, their NBBO quotes, SPY minute bars and open interest."""
 
-from __future__ import annotations
 
 import dagster as dg
 import polars as pl

@@ -1,6 +1,5 @@
 """Blocking checks on ingested days: schema, duplicates and timestamps inside the session."""
 
-from __future__ import annotations
 
 import dagster as dg
 import polars as pl

@@ -1,6 +1,5 @@
 """Reports: the dashboard, panels, PNGs, Markdown reports, CSV and JSON of ARCHITECTURE §5."""
 
-from __future__ import annotations
 
 from pathlib import Path
 
