@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
         run.add_argument("--skip-download", action="store_true", help="reuse the lake; recompute window assets")
         run.set_defaults(handler=_run)
 
+    backfill = commands.add_parser("backfill", help="a real Dagster backfill over trading days, followed to the end")
+    backfill.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2025, 9, 5))
+    backfill.add_argument("--end", type=dt.date.fromisoformat, default=dt.date(2025, 10, 3))
+    backfill.add_argument("--url", default=None, help="a running Dagster webserver (default: start dagster dev)")
+    backfill.set_defaults(handler=_backfill)
+
     query = commands.add_parser("query", help="SQL over the DuckDB catalog (read-only)")
     query.add_argument("sql")
     query.set_defaults(handler=_query)
@@ -120,14 +126,36 @@ def _print_summary(summary: dict, output: Path) -> None:
                     f"{(output / 'dashboard.html').resolve()}[/link]")
 
 
+def _backfill(args) -> int:
+    from contextlib import nullcontext
+
+    from spy_gamma.dagster_server import DagsterServer, launch_backfill, wait_for_backfill
+    from spy_gamma.definitions import defs
+    from spy_gamma.trading_calendar import trading_days
+
+    days = [d.isoformat() for d in trading_days(args.start, args.end)]
+    graph = defs.resolve_asset_graph()
+    daily = [k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is not None]
+    data_dir = Path(os.environ.get("SPY_GAMMA_DATA_DIR", "data")).resolve()
+    server = nullcontext() if args.url else DagsterServer(data_dir / "dagster_home")
+    with server as running, _progress() as bar:
+        url = args.url or running.url
+        backfill_id = launch_backfill(url, days, daily, title=f"spy-gamma {days[0]}..{days[-1]}")
+        task = bar.add_task(f"backfill {backfill_id} ({len(days)} days x {len(daily)} assets)", total=None)
+        status = wait_for_backfill(url, backfill_id, progress=lambda done, total: bar.update(
+            task, completed=done, total=total))
+    console.print(f"backfill {backfill_id}: {status['status']} (UI: {url}/overview/backfills/{backfill_id})")
+    return 0 if status["status"] in ("COMPLETED", "COMPLETED_SUCCESS") else 1
+
+
 def _query(args) -> int:
     import duckdb
 
     data_dir = Path(os.environ.get("SPY_GAMMA_DATA_DIR", "data"))
     with duckdb.connect(str(data_dir / "spy_gamma.duckdb"), read_only=True) as connection:
-        relation = connection.sql(args.sql)
-        table = Table(*relation.columns)
-        for row in relation.fetchmany(200):
+        cursor = connection.execute(args.sql)
+        table = Table(*(column[0] for column in cursor.description))
+        for row in cursor.fetchmany(200):
             table.add_row(*(str(v) for v in row))
     Console().print(table)
     return 0

@@ -13,11 +13,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import logging
+
 import duckdb
 import polars as pl
 from filelock import FileLock
 
 WINDOW = "window"
+log = logging.getLogger(__name__)
 
 
 class LakeError(RuntimeError):
@@ -81,7 +84,11 @@ class Lake:
         marker = self.root / table / ".view"
         if marker.exists():
             return
-        self.refresh_views([table])
+        try:
+            self.refresh_views([table])
+        except (duckdb.IOException, TimeoutError) as busy:  # a long-lived reader holds the catalog: retry next write
+            log.warning("DuckDB catalog busy, view %s not created yet: %s", table, busy)
+            return
         marker.touch()
 
     def refresh_views(self, tables: list[str] | None = None) -> None:
@@ -89,7 +96,7 @@ class Lake:
         if tables is None:
             tables = sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.exists() else []
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.catalog_path) + ".lock", timeout=120):
+        with FileLock(str(self.catalog_path) + ".lock", timeout=60):
             connection = _connect_with_retry(self.catalog_path)
             try:
                 for table in tables:

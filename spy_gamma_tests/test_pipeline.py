@@ -48,8 +48,8 @@ def test_summary_keys_and_as_of(pipeline_run):
 
 def test_lake_is_queryable_read_only(pipeline_run):
     with duckdb.connect(str(pipeline_run["data"] / "spy_gamma.duckdb"), read_only=True) as con:
-        trades = con.sql("select count(*), count(distinct expiry) from spy_trades").fetchone()
-        roots = con.sql("select count(*) from spy_trades where ticker not like 'O:SPY2%'").fetchone()[0]
+        trades = con.execute("select count(*), count(distinct expiry) from spy_trades").fetchone()
+        roots = con.execute("select count(*) from spy_trades where ticker not like 'O:SPY2%'").fetchone()[0]
     assert trades[0] > 1000 and trades[1] <= 3
     assert roots == 0
 

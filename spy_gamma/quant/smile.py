@@ -1,0 +1,146 @@
+"""Per-expiry implied-vol smile fits: raw SVI in log-moneyness, robust to bad quotes, evaluable at any strike.
+
+Raw SVI (Gatheral 2004): total variance w(k) = a + b * (rho * (k - m) + sqrt((k - m)^2 + sigma^2)), k = ln(K/F),
+w = iv^2 * T. The fit is parameterized so its box bounds enforce w >= 0 everywhere and Lee's (2004) wing bound
+b * (1 + |rho|) <= 2; Durrleman's density condition g(k) >= 0 is checked, not imposed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from scipy.optimize import least_squares
+
+MIN_POINTS = 5  # five SVI parameters
+OUTLIER_MADS = 5.0  # residuals further than this many robust sigmas from the median are rejected
+MIN_OUTLIER_VOL = 0.005  # ... but never closer than half a vol point (a near-perfect fit has a tiny MAD)
+MAX_REFITS = 5
+_MAD_TO_SIGMA = 1.4826
+
+
+@dataclass(frozen=True)
+class SmileFit:
+    """One expiry's raw SVI parameters, its forward and time, and which input quotes the fit rejected."""
+
+    a: float
+    b: float
+    rho: float
+    m: float
+    sigma: float
+    forward: float
+    tte_years: float
+    rejected: np.ndarray
+    rmse_vol: float
+
+    def total_variance(self, k: np.ndarray) -> np.ndarray:
+        """SVI total implied variance at log-moneyness k."""
+        x = np.asarray(k, dtype=np.float64) - self.m
+        return self.a + self.b * (self.rho * x + np.sqrt(x * x + self.sigma**2))
+
+    def iv(self, strikes: np.ndarray) -> np.ndarray:
+        """Fitted implied vol (decimal) at any strike."""
+        k = np.log(np.asarray(strikes, dtype=np.float64) / self.forward)
+        return np.sqrt(np.maximum(self.total_variance(k), 0.0) / self.tte_years)
+
+    def butterfly_free(self, k: np.ndarray) -> bool:
+        """Durrleman's condition g(k) >= 0 on the given log-moneyness points (a non-negative implied density)."""
+        x = np.asarray(k, dtype=np.float64) - self.m
+        root = np.sqrt(x * x + self.sigma**2)
+        w = self.total_variance(k)
+        w1 = self.b * (self.rho + x / root)
+        w2 = self.b * self.sigma**2 / root**3
+        g = (1 - np.asarray(k) * w1 / (2 * w)) ** 2 - w1**2 / 4 * (1 / w + 0.25) + w2 / 2
+        return bool(np.all(g >= -1e-10))
+
+
+def _svi_params(x: np.ndarray) -> tuple[float, float, float, float, float]:
+    """Raw (a, b, rho, m, sigma) from the fit's box-bounded variables (w_min, wing_share, rho, m, sigma)."""
+    w_min, wing_share, rho, m, sigma = x
+    b = 2.0 * wing_share / (1.0 + abs(rho))
+    return w_min - b * sigma * np.sqrt(1.0 - rho * rho), b, rho, m, sigma
+
+
+def _svi_iv(x: np.ndarray, k: np.ndarray, tte_years: float) -> np.ndarray:
+    a, b, rho, m, sigma = _svi_params(x)
+    w = a + b * (rho * (k - m) + np.sqrt((k - m) ** 2 + sigma**2))
+    return np.sqrt(np.maximum(w, 0.0) / tte_years)
+
+
+def _least_squares_svi(k: np.ndarray, iv: np.ndarray, weights: np.ndarray, tte_years: float) -> np.ndarray:
+    """Best of a few starting points; residuals in vol units so the wings do not dominate as in w units."""
+    w_floor = float(np.min(iv) ** 2 * tte_years)
+    k_span = float(np.ptp(k)) + 1e-3
+    lower = [0.0, 0.0, -0.999, float(k.min()) - k_span, 1e-4]
+    upper = [np.inf, 1.0, 0.999, float(k.max()) + k_span, 2.0 * k_span + 1.0]
+    best = None
+    for rho0 in (-0.7, -0.2, 0.3):
+        for sigma0 in (0.05 * k_span, 0.3 * k_span):
+            start = [0.9 * w_floor, 0.1, rho0, float(k[np.argmin(iv)]), sigma0]
+            fit = least_squares(lambda x: weights * (_svi_iv(x, k, tte_years) - iv), start,
+                                bounds=(lower, upper), loss="soft_l1", f_scale=MIN_OUTLIER_VOL)
+            if best is None or fit.cost < best.cost:
+                best = fit
+    return best.x
+
+
+def _outliers(residual: np.ndarray) -> np.ndarray:
+    """Residuals further than OUTLIER_MADS robust sigmas (floored at MIN_OUTLIER_VOL) from their median."""
+    centre = np.median(residual)
+    spread = _MAD_TO_SIGMA * np.median(np.abs(residual - centre))
+    return np.abs(residual - centre) > max(OUTLIER_MADS * spread, MIN_OUTLIER_VOL)
+
+
+def fit_smile(strikes, ivs, forward: float, tte_years: float, weights=None) -> SmileFit:
+    """Robust raw-SVI fit of one expiry's implied vols (decimals); quotes without a positive iv are rejected.
+
+    Iteratively refits on the quotes kept after rejecting residuals beyond OUTLIER_MADS robust sigmas.
+    Raises ValueError with fewer than MIN_POINTS usable quotes.
+    """
+    strikes, ivs = np.asarray(strikes, dtype=np.float64), np.asarray(ivs, dtype=np.float64)
+    weights = np.ones_like(ivs) if weights is None else np.asarray(weights, dtype=np.float64)
+    k = np.log(strikes / forward)
+    usable = np.isfinite(ivs) & (ivs > 0) & np.isfinite(k) & (weights > 0)
+    kept = usable.copy()
+    for _ in range(MAX_REFITS):
+        if kept.sum() < MIN_POINTS:
+            raise ValueError(f"SVI needs {MIN_POINTS} usable quotes, got {int(kept.sum())}")
+        x = _least_squares_svi(k[kept], ivs[kept], weights[kept], tte_years)
+        residual = _svi_iv(x, k, tte_years) - ivs
+        inliers = usable.copy()
+        inliers[usable] = ~_outliers(residual[usable])
+        if np.array_equal(inliers, kept):
+            break
+        kept = inliers
+    rmse = float(np.sqrt(np.mean(residual[inliers] ** 2)))
+    return SmileFit(*_svi_params(x), forward=forward, tte_years=tte_years, rejected=~inliers, rmse_vol=rmse)
+
+
+def fit_smiles(quotes: pl.DataFrame) -> pl.DataFrame:
+    """Fit every expiry's smile: ``expiry, strike, right, iv_market, iv_fit, rejected`` per input row.
+
+    ``quotes`` has ``expiry, strike, right, iv, tte_years, forward`` (one forward and time per expiry) and an
+    optional ``weight``. iv_fit fills gaps (defined wherever the expiry could be fitted, null otherwise);
+    rejected marks quotes the fit did not use (no positive iv, or an outlier).
+    """
+    if "weight" not in quotes.columns:
+        quotes = quotes.with_columns(pl.lit(1.0).alias("weight"))
+    fitted = [_fit_expiry(rows) for _, rows in sorted(quotes.partition_by("expiry", as_dict=True).items())]
+    columns = {"expiry": quotes.schema["expiry"], "strike": pl.Float64, "right": pl.String,
+               "iv_market": pl.Float64, "iv_fit": pl.Float64, "rejected": pl.Boolean}
+    return pl.concat(fitted) if fitted else pl.DataFrame(schema=columns)
+
+
+def _fit_expiry(rows: pl.DataFrame) -> pl.DataFrame:
+    """One expiry's rows with the fitted vol; an expiry with too few quotes gets a null fit, all quotes rejected."""
+    ivs, strikes = rows["iv"].cast(pl.Float64).fill_null(np.nan).to_numpy(), rows["strike"].to_numpy()
+    try:
+        fit = fit_smile(strikes, ivs, rows["forward"][0], rows["tte_years"][0],
+                        rows["weight"].cast(pl.Float64).fill_null(0.0).to_numpy())
+        iv_fit, rejected = fit.iv(strikes), fit.rejected
+    except ValueError:
+        iv_fit, rejected = np.full(rows.height, np.nan), np.ones(rows.height, dtype=bool)
+    return rows.select("expiry", pl.col("strike").cast(pl.Float64), "right",
+                       pl.col("iv").cast(pl.Float64).alias("iv_market")).with_columns(
+        pl.Series("iv_fit", iv_fit).fill_nan(None), pl.Series("rejected", rejected))

@@ -1,0 +1,265 @@
+"""The single-page dashboard: header, metric cards, chart panels, level tables and the strike drill-down."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from importlib import resources
+from string import Template
+
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from spy_gamma.report import theme
+from spy_gamma.report.bundle import ReportBundle
+from spy_gamma.report.drilldown import strike_details
+from spy_gamma.report.figures import FIGURES
+from spy_gamma.report.formatting import MISSING, fmt_count, fmt_level, fmt_pct, fmt_usd, is_missing
+from spy_gamma.report.glossary import LEVEL_DEFINITIONS, scenario_label
+
+PANEL_LAYOUT = {  # chart -> (panel heading, css class: full or half width)
+    "gamma_profile": ("Gamma profile by strike", "full"),
+    "greeks_panel": ("Second-order Greeks", "half"),
+    "dealer_flow_vs_oi": ("Signed flow vs naive OI convention", "half"),
+    "gamma_surface": ("How the book was built", "half"),
+    "volatility_smile": ("Volatility smile", "half"),
+    "intraday_flow": ("Intraday dealer flow", "half"),
+}
+CLICKABLE_CHARTS = ("gamma_profile", "greeks_panel", "dealer_flow_vs_oi")
+
+
+def _template(name: str) -> str:
+    return resources.files("spy_gamma.report").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def _esc(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _as_text(value) -> str:
+    """Dates and datetimes as the desk reads them; anything else as is."""
+    if isinstance(value, dt.datetime):
+        return f"{value:%Y-%m-%d %H:%M} ET"
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def embed_json(payload) -> str:
+    """JSON safe inside a <script> element (no '</script>' can close it early)."""
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False, default=str).replace("</", "<\\/")
+
+
+def _sign_class(value) -> str:
+    return "" if is_missing(value) else ("pos" if value >= 0 else "neg")
+
+
+def _card(title: str, value: str, detail: str, definition_key: str, tone: str = "") -> str:
+    return (
+        f'<div class="card" title="{_esc(LEVEL_DEFINITIONS.get(definition_key, ""))}">'
+        f'<div class="card-title">{_esc(title)}</div><div class="card-value {tone}">{_esc(value)}</div>'
+        f'<div class="card-detail">{detail}</div></div>'
+    )
+
+
+def _distance(level, spot) -> str:
+    if is_missing(level) or is_missing(spot):
+        return ""
+    return f"{fmt_pct((level / spot - 1) * 100, signed=True)} from spot"
+
+
+def metric_cards(summary: dict) -> str:
+    """Key levels and the regime, each card titled with whose perspective it is (dealers')."""
+    spot, regime = summary.get("spot"), summary.get("regime") or {}
+    call_wall, put_wall = summary.get("call_wall") or {}, summary.get("put_wall") or {}
+    max_pain = "".join(
+        f"<span>{_esc(str(e)[5:])} <b>{fmt_level(k)}</b></span>"
+        for e, k in (summary.get("max_pain") or {}).items()
+    )
+    total = summary.get("total_gex")
+    cards = [
+        _card("Total dealer GEX", fmt_usd(total), "per 1% spot move", "total_gex", _sign_class(total)),
+        _card(
+            "Gamma flip",
+            fmt_level(summary.get("gamma_flip")),
+            _distance(summary.get("gamma_flip"), spot),
+            "gamma_flip",
+            "flip",
+        ),
+        _card(
+            "Dealer call wall",
+            fmt_level(call_wall.get("strike")),
+            f"{fmt_usd(call_wall.get('gex'))} dealer GEX",
+            "call_wall",
+            "callwall",
+        ),
+        _card(
+            "Dealer put wall",
+            fmt_level(put_wall.get("strike")),
+            f"{fmt_usd(put_wall.get('gex'))} dealer GEX",
+            "put_wall",
+            "putwall",
+        ),
+        _card(
+            "Abs gamma strike",
+            fmt_level(summary.get("abs_gamma_strike")),
+            _distance(summary.get("abs_gamma_strike"), spot),
+            "abs_gamma_strike",
+        ),
+        _card(
+            "Gamma centroid",
+            fmt_level(summary.get("gamma_centroid")),
+            _distance(summary.get("gamma_centroid"), spot),
+            "gamma_centroid",
+        ),
+        _card("Max pain by expiry", "", f'<div class="maxpain">{max_pain}</div>', "max_pain"),
+        _card(
+            f"Regime ({regime.get('perspective', 'dealer')} view)",
+            regime.get("label", MISSING),
+            f"GEX at spot {fmt_usd(regime.get('gex_at_spot'))} · "
+            f"{fmt_pct(regime.get('distance_to_flip_pct'), 2, signed=True)} vs flip",
+            "regime",
+            "regime " + _sign_class(regime.get("gex_at_spot")),
+        ),
+    ]
+    return "\n".join(cards)
+
+
+def hedging_strip(summary: dict) -> str:
+    """One chip per shock: the $ dealers trade to re-hedge (+ buy / - sell)."""
+    chips = [
+        f'<div class="chip"><span>{_esc(scenario_label(key))}</span>'
+        f'<b class="{_sign_class(value)}">{fmt_usd(value)}</b></div>'
+        for key, value in (summary.get("hedging_flows") or {}).items()
+    ]
+    return "\n".join(chips)
+
+
+def _strength_meter(strength) -> str:
+    if is_missing(strength):
+        return f'<span class="muted">{MISSING}</span>'
+    width = max(0.0, min(1.0, float(strength))) * 100
+    return f'<span class="meter"><i style="width:{width:.0f}%"></i></span> {float(strength):.2f}'
+
+
+def levels_table(summary: dict) -> str:
+    """Support and resistance rows (dealer-derived levels), nearest to spot first."""
+    levels, spot = summary.get("levels") or {}, summary.get("spot") or 0.0
+    rows = []
+    for side in ("resistance", "support"):
+        for level in sorted(levels.get(side, []), key=lambda lv: abs((lv.get("strike") or spot) - spot)):
+            rows.append(
+                f'<tr><td class="{"neg" if side == "resistance" else "pos"}">{side}</td>'
+                f'<td class="num">{fmt_level(level.get("strike"))}</td>'
+                f"<td>{_esc(str(level.get('kind', '')).replace('_', ' '))}</td>"
+                f"<td>{_strength_meter(level.get('strength'))}</td>"
+                f"<td>{_esc(level.get('note', ''))}</td></tr>"
+            )
+    return (
+        '<table class="grid-table"><thead><tr><th>Side</th><th>Level</th><th>Kind</th><th>Strength</th>'
+        f"<th>Why (dealer view)</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def patterns_table(summary: dict) -> str:
+    """Positioning patterns the structure step detected."""
+    rows = [
+        f"<tr><td>{_esc(str(p.get('kind', '')).replace('_', ' '))}</td>"
+        f'<td class="num">{_esc(", ".join(fmt_level(k) for k in p.get("strikes") or []))}</td>'
+        f"<td>{_esc(p.get('expiry') or 'all')}</td><td>{_strength_meter(p.get('strength'))}</td>"
+        f"<td>{_esc(p.get('note', ''))}</td></tr>"
+        for p in summary.get("patterns") or []
+    ]
+    return (
+        '<table class="grid-table"><thead><tr><th>Pattern</th><th>Strikes</th><th>Expiry</th>'
+        f"<th>Strength</th><th>Note</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def data_quality_block(summary: dict) -> str:
+    """Coverage figures and warnings, so a trader knows how far to trust the picture."""
+    quality = summary.get("data_quality") or {}
+    figures = [
+        ("Trades", fmt_count(quality.get("trades"))),
+        ("Quoted", fmt_pct(quality.get("quoted_pct"))),
+        ("Unknown side", fmt_pct(quality.get("unknown_side_pct"))),
+        ("Crossed quotes", fmt_pct(quality.get("crossed_quote_pct"))),
+        ("IV solved", fmt_pct(quality.get("iv_solved_pct"))),
+        ("Days", fmt_count(quality.get("days"))),
+    ]
+    stats = "".join(f"<span>{_esc(k)} <b>{_esc(v)}</b></span>" for k, v in figures)
+    warnings = "".join(f"<li>{_esc(w)}</li>" for w in quality.get("warnings") or [])
+    method = "".join(
+        f"<dt>{_esc(k.replace('_', ' '))}</dt><dd>{_esc(v)}</dd>"
+        for k, v in (summary.get("methodology") or {}).items()
+    )
+    definitions = "".join(
+        f"<dt>{_esc(k.replace('_', ' '))}</dt><dd>{_esc(v)}</dd>" for k, v in LEVEL_DEFINITIONS.items()
+    )
+    return (
+        f'<div class="dq-stats">{stats}</div><ul class="warnings">{warnings}</ul>'
+        f'<div class="defs"><dl>{method}</dl><dl>{definitions}</dl></div>'
+    )
+
+
+def panel(name: str) -> str:
+    """One chart's frame; Plotly draws into its .chart div from the embedded spec."""
+    heading, width = PANEL_LAYOUT[name]
+    hint = '<span class="hint">click a strike bar for its detail</span>' if name in CLICKABLE_CHARTS else ""
+    return (
+        f'<section class="panel {width}" id="panel-{name}"><h2>{_esc(heading)}{hint}</h2>'
+        f'<div class="chart" id="chart-{name}"></div></section>'
+    )
+
+
+def figure_payload(figures: dict[str, go.Figure]) -> str:
+    """All chart specs as one JSON object (Plotly's own encoder: compact typed arrays for numbers)."""
+    return (
+        "{"
+        + ",".join(f'"{name}":{fig.to_json()}' for name, fig in figures.items()).replace("</", "<\\/")
+        + "}"
+    )
+
+
+def header_line(summary: dict) -> str:
+    """When the picture is from: analysis date, the close positions are as of, expiries covered."""
+    expiries = ", ".join(_as_text(e) for e in summary.get("expiries") or [])
+    return (
+        f"Analysis date <b>{_esc(_as_text(summary.get('analysis_date', MISSING)))}</b> · positions as of "
+        f"<b>{_esc(_as_text(summary.get('as_of', MISSING)))}</b> close · expiries {_esc(expiries)}"
+    )
+
+
+def render_dashboard(bundle: ReportBundle, figures: dict[str, go.Figure] | None = None) -> str:
+    """The whole self-contained page as one HTML string (Plotly JS inlined once, data embedded as JSON)."""
+    figures = figures if figures is not None else {name: build(bundle) for name, build in FIGURES.items()}
+    summary = bundle.summary
+    regime = summary.get("regime") or {}
+    return Template(_template("dashboard.html")).substitute(
+        title=_esc(f"SPY dealer gamma · {_as_text(summary.get('analysis_date', ''))}"),
+        css=_template("dashboard.css"),
+        header=header_line(summary),
+        spot=fmt_level(summary.get("spot")),
+        regime_class=_sign_class(regime.get("gex_at_spot")),
+        regime=_esc(f"Dealers {regime.get('label', MISSING)}"),
+        cards=metric_cards(summary),
+        hedging=hedging_strip(summary),
+        panels="\n".join(panel(name) for name in figures if name in PANEL_LAYOUT),
+        levels=levels_table(summary),
+        patterns=patterns_table(summary),
+        data_quality=data_quality_block(summary),
+        plotly_js=get_plotlyjs(),
+        figures_json=figure_payload(figures),
+        details_json=embed_json(strike_details(bundle)),
+        config_json=embed_json(
+            {
+                "plot": theme.PLOTLY_CONFIG,
+                "clickable": list(CLICKABLE_CHARTS),
+                "colors": {
+                    "pos": theme.POSITIVE,
+                    "neg": theme.NEGATIVE,
+                    "expiries": list(theme.EXPIRY_COLORS),
+                },
+            }
+        ),
+        app_js=_template("dashboard.js"),
+    )

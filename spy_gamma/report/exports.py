@@ -1,0 +1,158 @@
+"""Everything the run writes into the output folder (ARCHITECTURE §5), each file written atomically."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+
+from spy_gamma.report import theme
+from spy_gamma.report.bundle import (
+    EXPOSURE_CSV_COLUMNS,
+    POSITION_CSV_COLUMNS,
+    PROFILE_CSV_COLUMNS,
+    ReportBundle,
+)
+from spy_gamma.report.dashboard import render_dashboard
+from spy_gamma.report.figures import FIGURES
+from spy_gamma.report.markdown import comprehensive_report, executive_summary
+
+log = logging.getLogger(__name__)
+
+BROWSER_CANDIDATES = (
+    "/usr/bin/chromium",
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+)
+PNG_SIZE = {"width": 1400, "height": 640, "scale": 1}
+
+
+def write_atomic(path: Path, content: str | bytes) -> Path:
+    """Write to a temporary file beside ``path``, then rename over it: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+        tmp.write(data)
+    os.replace(tmp.name, path)
+    return path
+
+
+def json_ready(value):
+    """Plain JSON values: NaN/inf -> null, dates ISO, NumPy scalars to Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_summary_json(summary: dict, path: Path) -> Path:
+    """analysis_summary.json, strict JSON (no NaN tokens)."""
+    return write_atomic(path, json.dumps(json_ready(summary), indent=2, allow_nan=False) + "\n")
+
+
+def contract_first(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+    """The contract's columns first and in order, any extra columns after them."""
+    return frame.select(*columns, *(c for c in frame.columns if c not in columns))
+
+
+def write_csv(frame: pl.DataFrame, path: Path) -> Path:
+    """CSV with a header row, dates ISO (Polars' defaults), written atomically."""
+    buffer = io.BytesIO()
+    frame.write_csv(buffer)
+    return write_atomic(path, buffer.getvalue())
+
+
+def find_browser() -> str | None:
+    """Chromium/Chrome for kaleido: ``BROWSER_PATH`` when set (kaleido's override), else usual names."""
+    override = os.environ.get("BROWSER_PATH")
+    candidates = (override,) if override else BROWSER_CANDIDATES
+    for candidate in candidates:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+def write_pngs(figures: dict[str, go.Figure], output_dir: Path) -> dict[str, Path]:
+    """One PNG per chart through kaleido and a local Chromium; without a browser, one warning and no PNGs."""
+    browser = find_browser()
+    if browser is None:
+        log.warning(
+            "PNG export skipped: no Chrome/Chromium found (set BROWSER_PATH); HTML and data files written."
+        )
+        return {}
+    import kaleido
+
+    staged = {name: output_dir / f".tmp.{name}.png" for name in figures}
+    jobs = [
+        {"fig": fig, "path": str(staged[name]), "opts": {"format": "png", **PNG_SIZE}}
+        for name, fig in figures.items()
+    ]
+    try:
+        errors = kaleido.write_fig_from_object_sync(jobs, kopts={"path": browser})
+    except Exception as error:  # noqa: BLE001 - a broken browser must never sink the run
+        errors = (error,)
+    if errors:
+        log.warning("PNG export skipped: kaleido with %s failed (%s).", browser, errors[0])
+    written = {}
+    for name, tmp in staged.items():
+        if not errors and tmp.exists():
+            target = output_dir / f"{name}.png"
+            os.replace(tmp, target)
+            written[target.name] = target
+        tmp.unlink(missing_ok=True)
+    return written
+
+
+def standalone_page(fig: go.Figure) -> str:
+    """One chart on its own page, Plotly JS inlined so it opens offline."""
+    return fig.to_html(
+        include_plotlyjs=True,
+        full_html=True,
+        config=theme.PLOTLY_CONFIG,
+        default_width="100%",
+        default_height="100vh",
+    ).replace("<body>", f'<body style="margin:0;background:{theme.PANEL}">', 1)
+
+
+def write_reports(bundle: ReportBundle, output_dir: Path | str) -> dict[str, Path]:
+    """Write the dashboard, panels, PNGs, Markdown reports, JSON summary and CSVs; name -> path written."""
+    output_dir = Path(output_dir)
+    figures = {name: build(bundle) for name, build in FIGURES.items()}
+    files = {
+        "dashboard.html": render_dashboard(bundle, figures),
+        **{f"{name}.html": standalone_page(fig) for name, fig in figures.items()},
+        "executive_summary.md": executive_summary(bundle),
+        "comprehensive_report.md": comprehensive_report(bundle),
+    }
+    written = {name: write_atomic(output_dir / name, content) for name, content in files.items()}
+    written["analysis_summary.json"] = write_summary_json(
+        bundle.summary, output_dir / "analysis_summary.json"
+    )
+    tables = {
+        "dealer_positions.csv": contract_first(bundle.positions, POSITION_CSV_COLUMNS),
+        "exposures_by_strike.csv": contract_first(bundle.exposures_by_strike, EXPOSURE_CSV_COLUMNS),
+        "gamma_profile.csv": bundle.gamma_profile.select(PROFILE_CSV_COLUMNS),
+    }
+    written |= {name: write_csv(frame, output_dir / name) for name, frame in tables.items()}
+    written |= write_pngs(figures, output_dir)
+    return written

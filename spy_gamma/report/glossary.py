@@ -1,0 +1,54 @@
+"""What each level and figure on the reports means, stated once (ARCHITECTURE §4) and shown everywhere."""
+
+from __future__ import annotations
+
+LEVEL_DEFINITIONS = {
+    "total_gex": (
+        "Total dealer GEX: sum over contracts of dealer_position x 100 x gamma x S^2 x 0.01, the $ delta "
+        "dealers gain per 1% spot move. Positive: dealers long gamma, they sell rallies and buy dips."
+    ),
+    "gamma_flip": (
+        "Gamma flip (zero-gamma level): the spot where total dealer GEX, re-priced with each contract's own "
+        "implied vol and time held fixed, crosses zero; nearest crossing to spot."
+    ),
+    "call_wall": (
+        "Call wall: the strike with the largest |dealer GEX| from calls, with its sign "
+        "(positive: dealers dampen moves there; negative: they amplify)."
+    ),
+    "put_wall": "Put wall: the strike with the largest |dealer GEX| from puts, with its sign.",
+    "abs_gamma_strike": (
+        "Absolute gamma strike: the strike with the largest |net dealer GEX|, calls and puts together."
+    ),
+    "gamma_centroid": (
+        "Gamma centroid: the |net dealer GEX|-weighted mean strike, where dealer hedging concentrates."
+    ),
+    "max_pain": (
+        "Max pain (per expiry): the settlement price minimizing the total intrinsic value owed on open "
+        "contracts of that expiry."
+    ),
+    "regime": (
+        "Regime (dealer perspective): long gamma at spot means hedging dampens moves (pinning); short gamma "
+        "means hedging amplifies them (trending, breakout-prone)."
+    ),
+    "hedging_flows": (
+        "Hedging flows: the $ of SPY dealers must trade to stay delta-neutral after the shock, re-pricing "
+        "every contract (+ = dealers buy, - = dealers sell)."
+    ),
+}
+
+HEDGING_SCENARIOS = {
+    "spot_-2pct": "Spot -2%",
+    "spot_-1pct": "Spot -1%",
+    "spot_-0.5pct": "Spot -0.5%",
+    "spot_+0.5pct": "Spot +0.5%",
+    "spot_+1pct": "Spot +1%",
+    "spot_+2pct": "Spot +2%",
+    "vol_+1pt": "Vol +1 pt",
+    "vol_-1pt": "Vol -1 pt",
+    "one_day_decay": "One day passes",
+}
+
+
+def scenario_label(key: str) -> str:
+    """Readable name of a hedging_flows key; unknown keys pass through unchanged."""
+    return HEDGING_SCENARIOS.get(key, key.replace("_", " "))
