@@ -49,28 +49,35 @@ def contract_vols(marks: pl.DataFrame, spot: float, day: dt.date, r: float, q: f
 def fitted_chain(vols: pl.DataFrame, spot: float, r: float, q: float, strike_step: float = 1.0) -> pl.DataFrame:
     """Every expiry's smile on a $1 strike ladder spanning its quoted strikes, calls and puts.
 
-    Returns ``ticker, expiry, strike, right, tte_years, forward, iv_market, iv_fit, rejected, iv`` where ``iv`` is
-    the market vol unless the fit rejected it, else the fitted vol: the vol the Greeks use.
+    Returns ``ticker, expiry, strike, right, tte_years, forward, mark, mark_source, iv_status, iv_market, iv_fit,
+    rejected, iv`` where ``iv`` is the market vol unless the fit rejected it, else the fitted vol: the vol the
+    Greeks use. Mark columns are null on ladder strikes that did not trade.
     """
     if vols.is_empty():
         return pl.DataFrame(schema={**{c: vols.schema[c] for c in CONTRACT}, "tte_years": pl.Float64,
-                                    "forward": pl.Float64, "iv_market": pl.Float64, "iv_fit": pl.Float64,
+                                    "forward": pl.Float64, "mark": pl.Float64, "mark_source": pl.String,
+                                    "iv_status": pl.Int8, "iv_market": pl.Float64, "iv_fit": pl.Float64,
                                     "rejected": pl.Boolean, "iv": pl.Float64})
     ladder = _strike_ladder(vols, strike_step).with_columns(
         (spot * ((r - q) * pl.col("tte_years")).exp()).alias("forward"))
-    # Fit on out-of-the-money quotes (each side's liquid wing), the market's convention for one smile per expiry.
-    otm = ((pl.col("right") == "C") & (pl.col("strike") >= pl.col("forward"))) | (
-        (pl.col("right") == "P") & (pl.col("strike") < pl.col("forward")))
-    chain = ladder.join(vols.select(*CONTRACT[1:], "iv_market"), on=CONTRACT[1:], how="left")
+    chain = ladder.join(vols.select(*CONTRACT[1:], "mark", "mark_source", "iv_status", "iv_market"),
+                        on=CONTRACT[1:], how="left")
     fitted = fit_smiles(chain.with_columns(pl.col("iv_market").alias("iv"),
-                                           pl.when(otm).then(1.0).otherwise(0.0).alias("weight")))
+                                           pl.when(out_of_the_money()).then(1.0).otherwise(0.0).alias("weight")))
     smile = fitted.select("expiry", "strike", "right", "iv_fit", "rejected")
     return (chain.join(smile, on=["expiry", "strike", "right"], how="left")
             .with_columns(pl.when(pl.col("iv_market").is_not_null() & ~pl.col("rejected"))
                           .then(pl.col("iv_market")).otherwise(pl.col("iv_fit")).alias("iv"))
             .with_columns(ticker_expr(pl.col("expiry"), pl.col("right"), pl.col("strike")).alias("ticker"))
-            .select(*CONTRACT, "tte_years", "forward", "iv_market", "iv_fit", "rejected", "iv")
+            .select(*CONTRACT, "tte_years", "forward", "mark", "mark_source", "iv_status", "iv_market", "iv_fit",
+                    "rejected", "iv")
             .sort("expiry", "strike", "right"))
+
+
+def out_of_the_money() -> pl.Expr:
+    """Calls at or above the forward, puts below it: each side's liquid wing, the quotes a smile is fitted on."""
+    return ((pl.col("right") == "C") & (pl.col("strike") >= pl.col("forward"))) | (
+        (pl.col("right") == "P") & (pl.col("strike") < pl.col("forward")))
 
 
 def _strike_ladder(vols: pl.DataFrame, step: float) -> pl.DataFrame:

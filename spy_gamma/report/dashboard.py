@@ -240,7 +240,7 @@ def render_dashboard(bundle: ReportBundle, figures: dict[str, go.Figure] | None 
         header=header_line(summary),
         spot=fmt_level(summary.get("spot")),
         regime_class=_sign_class(regime.get("gex_at_spot")),
-        regime=_esc(f"Dealers {regime.get('label', MISSING)}"),
+        regime=_esc(regime.get("label", MISSING)),
         cards=metric_cards(summary),
         hedging=hedging_strip(summary),
         panels="\n".join(panel(name) for name in figures if name in PANEL_LAYOUT),

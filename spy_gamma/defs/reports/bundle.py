@@ -8,6 +8,7 @@ import polars as pl
 
 from spy_gamma.defs.resources import AnalysisConfig
 from spy_gamma.lake import Lake
+from spy_gamma.quant.closing_vols import out_of_the_money
 from spy_gamma.quant.exposure import naive_oi_gex
 from spy_gamma.quant.intraday import intraday_dealer_flow
 from spy_gamma.quant.positions import daily_flows
@@ -15,6 +16,8 @@ from spy_gamma.report.bundle import POSITION_CSV_COLUMNS, ReportBundle
 
 GREEK_COLUMNS = ["ticker", "expiry", "strike", "right", "iv", "delta", "gamma", "vega", "theta", "vanna", "charm",
                  "vomma", "speed", "zomma", "color", "gex", "dex", "vex", "cex"]
+MIN_PATTERN_STRENGTH = 0.05  # weaker patterns are noise on a trader's screen (all remain in market_structure)
+MAX_PATTERNS = 15
 SCENARIO_KEYS = {"spot -2%": "spot_-2pct", "spot -1%": "spot_-1pct", "spot -0.5%": "spot_-0.5pct",
                  "spot +0.5%": "spot_+0.5pct", "spot +1%": "spot_+1pct", "spot +2%": "spot_+2pct",
                  "vol -1pt": "vol_-1pt", "vol +1pt": "vol_+1pt", "1 day decay": "one_day_decay"}
@@ -35,7 +38,7 @@ def build_bundle(lake: Lake, config: AnalysisConfig) -> ReportBundle:
         exposures_by_strike=lake.read("exposures_by_strike"),
         gamma_profile=lake.read("gamma_profile"),
         gex_surface=lake.read("gex_surface"),
-        smile=chain.select("expiry", "strike", "right", "iv_market", "iv_fit", "rejected"),
+        smile=chain.filter(out_of_the_money()).select("expiry", "strike", "right", "iv_market", "iv_fit", "rejected"),
         naive_gex=flow_by_strike.join(naive, on="strike", how="full", coalesce=True).fill_null(0.0).sort("strike"),
         intraday_flow=intraday_dealer_flow(classified.filter(pl.col("date") == as_of), lake.read("spy_spot", as_of),
                                            chain, r, q),
@@ -91,7 +94,8 @@ def patterns_list(patterns: dict) -> list[dict]:
     rows += [{"kind": "pin_risk", "strength": e["pin_concentration"], "strikes": [e["pin_strike"]] if e["pin_strike"] else [],
               "expiry": e["expiry"], "note": f"{e['weekday']} expiry holds {e['share_of_gross']:.0%} of dealer gross gamma"}
              for e in calendar["expiries"]]
-    return sorted(rows, key=lambda row: -(row["strength"] or 0.0))
+    kept = [row for row in rows if (row["strength"] or 0.0) >= MIN_PATTERN_STRENGTH]
+    return sorted(kept, key=lambda row: -row["strength"])[:MAX_PATTERNS]
 
 
 def data_quality(lake: Lake, config: AnalysisConfig, chain: pl.DataFrame, classified: pl.DataFrame) -> dict:

@@ -1,0 +1,263 @@
+"""``simulate_market``: day by day, the embedded market writes Polygon-layout flat files plus the truth.
+
+The world starts at ``start`` with an empty book (open interest 0 on the first day); customer holdings,
+the spot level and the vol level carry over from one session to the next. Each day draws from its own
+``SeedSequence([seed, ordinal])``, so the same seed gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from spy_gamma.quant.expiry_time import expiry_close_ns, session_close_ns
+from spy_gamma.sources.simulator import book as customer_book
+from spy_gamma.sources.simulator import market, tape
+from spy_gamma.sources.simulator.flow import ChainIndex, customer_orders
+from spy_gamma.sources.simulator.market import (
+    DIVIDEND_YIELD,
+    RATE,
+    SPOT_START,
+    SpotDay,
+    VolSurface,
+    expiry_close_array,
+    listed_chain,
+    listed_expiries,
+    minute_bars,
+    next_vol_level,
+    simulate_spot_day,
+    trading_sessions,
+    tte_years,
+)
+from spy_gamma.sources.simulator.noise import NOISE_ROOTS, QUOTED_NOISE_ROOTS, NoiseContracts, noise_prints
+from spy_gamma.sources.simulator.tape import OPTION_EXCHANGES, OptionPricer, Quotes, build_tape
+from spy_gamma.sources.simulator.writer import (
+    cents_text,
+    flatfile_path,
+    truth_path,
+    write_csv_gz,
+    write_json,
+    write_parquet,
+)
+
+FULL_DAY_TRADES = 6_000_000  # scale=1.0: a full OPRA day
+SPY_SHARE = 0.2
+EXACT_CLOCK_SESSIONS = 3  # the last sessions keep ns timestamps; older ones are ms like Polygon's archive
+TRADE_COLUMNS = ["ticker", "conditions", "correction", "exchange", "price", "sip_timestamp", "size"]
+QUOTE_COLUMNS = ["ticker", "ask_exchange", "ask_price", "ask_size", "bid_exchange", "bid_price", "bid_size",
+                 "sequence_number", "sip_timestamp"]
+SPY_SHARES_PER_MINUTE, OTHER_SHARES_PER_MINUTE = 150_000.0, 60_000.0  # at scale 1
+
+
+@dataclass(frozen=True)
+class SimulationSummary:
+    """What was written: sessions, rows per day per kind, wall seconds."""
+
+    days: list[dt.date]
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass
+class WorldState:
+    """What carries from one session to the next."""
+
+    book: pl.DataFrame
+    previous_close: float | None = None
+    log_vol_level: float = 0.0
+    spot_closes: list[float] = field(default_factory=list)
+
+
+def structure_target(start: dt.date, expiries: list[dt.date]) -> tuple[dt.date, int] | None:
+    """The persistent customer structure: a Friday expiry ~5 weeks out, centred on the round strike above spot."""
+    fridays = [e for e in expiries if e.weekday() == 4 and (e - start).days <= 35]
+    return (fridays[-1], int(np.ceil(SPOT_START / 10.0) * 10 + 10)) if fridays else None
+
+
+def day_volume(scale: float, rng: np.random.Generator) -> tuple[int, int]:
+    """SPY and other-root print counts: ~6 M prints a day at scale 1, SPY ~20%."""
+    total = FULL_DAY_TRADES * scale * rng.lognormal(0.0, 0.12)
+    return max(int(total * SPY_SHARE), 50), max(int(total * (1 - SPY_SHARE)), 50)
+
+
+def customer_legs(orders: pl.DataFrame) -> pl.DataFrame:
+    """Every customer behind an uncorrected print: the initiator, and the contra customer of a cross."""
+    live = orders.with_row_index("order").filter(~pl.col("corrected"))
+    initiators = live.select("order", "row", "ts", "side", "size", "close_intent", (~pl.col("cross")).alias("dealer"))
+    contras = live.filter(pl.col("cross")).select(
+        "order", "row", "ts", -pl.col("side"), "size", pl.col("contra_close_intent").alias("close_intent"),
+        pl.lit(False).alias("dealer"))
+    return pl.concat([initiators.with_columns(pl.lit(True).alias("initiator")),
+                      contras.with_columns(pl.lit(False).alias("initiator"))]).sort("ts", "order", "initiator")
+
+
+def open_close_truth(orders: pl.DataFrame, legs: pl.DataFrame, closing: np.ndarray) -> pl.DataFrame:
+    """Per order: the initiator's BTO/STO/BTC/STC and, for crosses, the contra customer's."""
+    labels = legs.select("order", "initiator").with_columns(
+        pl.Series("label", customer_book.open_close_labels(legs["side"].to_numpy(), closing)))
+    intended = customer_book.open_close_labels(orders["side"].to_numpy(), orders["close_intent"].to_numpy())
+    initiator = labels.filter(pl.col("initiator")).select("order", pl.col("label").alias("open_close"))
+    contra = labels.filter(~pl.col("initiator")).select("order", pl.col("label").alias("contra_open_close"))
+    return (orders.with_row_index("order").with_columns(pl.Series("intended", intended))
+            .join(initiator, on="order", how="left").join(contra, on="order", how="left")
+            .with_columns(pl.col("open_close").fill_null(pl.col("intended")), pl.col("contra_open_close").fill_null(""))
+            .drop("order", "intended"))
+
+
+def quotes_frame(quotes: Quotes, tickers: pl.Series, rng: np.random.Generator) -> pl.DataFrame:
+    """The quotes file: sorted by time, increasing sequence numbers."""
+    q = quotes.take(np.lexsort((quotes.key, quotes.ts)))
+    return pl.DataFrame({
+        "ticker": tickers.gather(q.key), "ask_exchange": rng.choice(OPTION_EXCHANGES, q.key.size), "ask_price": q.ask,
+        "ask_size": q.ask_size, "bid_exchange": rng.choice(OPTION_EXCHANGES, q.key.size), "bid_price": q.bid,
+        "bid_size": q.bid_size, "sequence_number": 1_000 + np.arange(q.key.size, dtype=np.int64) * 7,
+        "sip_timestamp": q.ts,
+    }).with_columns(cents_text(pl.col("ask_price")), cents_text(pl.col("bid_price")))
+
+
+def simulate_day(day: dt.date, session_number: int, world: WorldState, calendar: set[dt.date],
+                 structure: tuple[dt.date, int] | None, exact_clock: bool, scale: float,
+                 rng: np.random.Generator) -> dict[str, pl.DataFrame]:
+    """One session: spot, surface, chain, customer flow, book update, tape; returns the frames to write."""
+    anchor = SPOT_START * (1.0 + 0.0006 * session_number)
+    spot = simulate_spot_day(day, world.previous_close, anchor, rng)
+    overnight = 0.0 if world.previous_close is None else float(np.log(spot.path[0] / world.previous_close))
+    world.log_vol_level = next_vol_level(world.log_vol_level, overnight, rng)
+    surface = VolSurface(float(np.exp(world.log_vol_level)))
+
+    expiries = listed_expiries(day, calendar)
+    chain = customer_book.align_book(world.book, listed_chain(day, float(spot.path[0]), expiries, world.book))
+    start_oi = chain.filter(customer_book.open_interest(chain) > 0).select(
+        "ticker", customer_book.open_interest(chain).alias("open_interest"))
+    index = ChainIndex.build(chain, {e: expiry_close_ns(e) for e in set(chain["expiry"].to_list())})
+
+    n_spy, n_noise = day_volume(scale, rng)
+    orders = customer_orders(n_spy, day, spot, surface, index, structure, not exact_clock, rng)
+    legs = customer_legs(orders)
+    closed_book, closing = customer_book.trade_book(chain, legs)
+    orders = open_close_truth(orders, legs, closing)
+
+    noise, noise_contracts = noise_prints(n_noise, spot, surface, expiries, expiry_close_array(expiries),
+                                          not exact_clock, rng)
+    prints, pricer, tickers = combined_universe(orders, chain, noise, noise_contracts, spot, surface)
+    quoted = np.r_[np.arange(chain.height), chain.height + np.flatnonzero(np.isin(noise_contracts.roots, QUOTED_NOISE_ROOTS))]
+    tape, quotes = build_tape(prints, pricer, quoted, rng)
+    trades = trades_frame(tape, tickers, rng)
+
+    world.book = closed_book.filter((pl.col("expiry") > day) & pl.any_horizontal(
+        pl.col(c) != 0 for c in customer_book.BOOK_COLUMNS)).select(customer_book.empty_book().columns)
+    world.previous_close = spot.close
+    world.spot_closes.append(round(spot.close, 2))
+    return {
+        "trades": trades.select(TRADE_COLUMNS), "quotes": quotes_frame(quotes, tickers, rng),
+        "minute_aggs": stock_minute_bars(spot, rng),
+        "open_interest": start_oi,
+        "truth_trades": trade_truth(trades),
+        "truth_positions": position_truth(closed_book, spot, surface),
+    }
+
+
+def stock_minute_bars(spot: SpotDay, rng: np.random.Generator) -> pl.DataFrame:
+    """SPY's own bars plus a few other ETFs (the stock file holds every ticker; readers must filter)."""
+    others = [minute_bars(spot, r.root, r.beta, r.level, OTHER_SHARES_PER_MINUTE, rng)
+              for r in NOISE_ROOTS if r.minute_bars]
+    return pl.concat([minute_bars(spot, "SPY", 1.0, float(spot.path[0]), SPY_SHARES_PER_MINUTE, rng), *others])
+
+
+def combined_universe(orders: pl.DataFrame, chain: pl.DataFrame, noise: pl.DataFrame, contracts: NoiseContracts,
+                      spot: SpotDay,
+                      surface: VolSurface) -> tuple[pl.DataFrame, OptionPricer, pl.Series]:
+    """SPY chain rows first, then the noise contracts: one key space, one pricer."""
+    spy = orders.select(pl.col("row").alias("key"), "ts", "side", "size", "is_multileg", "cross")
+    other = noise.with_columns(pl.col("key") + chain.height)
+    n_chain = chain.height
+    pricer = OptionPricer(
+        spot, surface, strike=np.r_[chain["strike"].to_numpy(), contracts.strike],
+        is_call=np.r_[(chain["right"] == "C").to_numpy(), contracts.is_call],
+        expiry_close=np.r_[expiry_close_array(chain["expiry"].to_list()), contracts.expiry_close],
+        level=np.r_[np.full(n_chain, spot.path[0]), contracts.level],
+        beta=np.r_[np.ones(n_chain), contracts.beta], vol_scale=np.r_[np.ones(n_chain), contracts.vol_scale])
+    tickers = pl.Series("ticker", chain["ticker"].to_list() + contracts.tickers)
+    spy_truth = orders.select("open_close", "contra_open_close", "corrected", pl.lit(True).alias("is_spy"))
+    noise_truth = pl.DataFrame({"open_close": [""] * noise.height, "contra_open_close": [""] * noise.height,
+                                "corrected": np.zeros(noise.height, bool), "is_spy": np.zeros(noise.height, bool)})
+    prints = pl.concat([pl.concat([spy, other.select(spy.columns)]), pl.concat([spy_truth, noise_truth])],
+                       how="horizontal")
+    return prints, pricer, tickers
+
+
+def trades_frame(tape: pl.DataFrame, tickers: pl.Series, rng: np.random.Generator) -> pl.DataFrame:
+    """File order (time, then contract), corrections flagged on ~0.2% of SPY and other prints."""
+    n = tape.height
+    noise_corrected = ~tape["is_spy"].to_numpy() & (rng.random(n) < 0.002)
+    corrected = tape["corrected"].to_numpy() | noise_corrected
+    correction = np.where(corrected, np.where(rng.random(n) < 0.5, 1, 12), 0)
+    return tape.with_columns(
+        tickers.gather(tape["key"]), pl.Series("correction", correction),
+        pl.Series("corrected", corrected), cents_text(pl.col("price_cents")).alias("price"),
+        pl.col("ts").alias("sip_timestamp"),
+    ).sort("sip_timestamp", "key", maintain_order=True).with_row_index("file_row")
+
+
+def trade_truth(trades: pl.DataFrame) -> pl.DataFrame:
+    """truth/trades (DATA_MODEL) keyed by file_row, SPY rows only; extends it with ``corrected`` (the print
+    never reached the book) and ``contra_open_close`` (the other customer of a cross)."""
+    return trades.filter(pl.col("is_spy")).select(
+        pl.col("file_row").cast(pl.Int64), "ticker", pl.col("side").cast(pl.Int8).alias("customer_side"),
+        "open_close", (~pl.col("cross")).alias("dealer_involved"), "print_location", "is_multileg",
+        "corrected", "contra_open_close")
+
+
+def position_truth(book: pl.DataFrame, spot: SpotDay, surface: VolSurface) -> pl.DataFrame:
+    """truth/positions: each listed SPY contract at the close, with open interest and the close implied vol."""
+    close_ns = session_close_ns(spot.day)
+    tte = tte_years(np.full(book.height, close_ns), expiry_close_array(book["expiry"].to_list()))
+    iv = surface.implied_vol(np.full(book.height, spot.close), book["strike"].to_numpy(), tte)
+    return book.select("ticker", "expiry", "right", "strike", "dealer_position", "customer_long", "customer_short",
+                       customer_book.open_interest(book).alias("open_interest")).with_columns(pl.Series("iv", iv))
+
+
+def simulate_market(start: dt.date, end: dt.date, out_dir: Path, seed: int = 7, scale: float = 0.01,
+                    progress: Callable[[dt.date], None] | None = None) -> SimulationSummary:
+    """Write the flat-file layout and ``truth/`` for NYSE sessions in [start, end]; deterministic from ``seed``."""
+    began = time.perf_counter()
+    out_dir = Path(out_dir)
+    sessions = trading_sessions(start, end)
+    calendar = set(trading_sessions(start, end + dt.timedelta(days=200)))
+    structure = structure_target(start, listed_expiries(sessions[0], calendar)) if sessions else None
+    world = WorldState(book=customer_book.empty_book())
+    rows: dict[str, dict[str, int]] = {}
+    for number, day in enumerate(sessions):
+        rng = np.random.default_rng(np.random.SeedSequence([seed, day.toordinal()]))
+        exact_clock = number >= len(sessions) - EXACT_CLOCK_SESSIONS
+        frames = simulate_day(day, number, world, calendar, structure, exact_clock, scale, rng)
+        for kind in ("trades", "quotes", "minute_aggs", "open_interest"):
+            write_csv_gz(frames[kind], flatfile_path(out_dir, kind, day))
+        write_parquet(frames["truth_trades"], truth_path(out_dir, "trades", day))
+        write_parquet(frames["truth_positions"], truth_path(out_dir, "positions", day))
+        rows[day.isoformat()] = {kind: frame.height for kind, frame in frames.items()}
+        if progress is not None:
+            progress(day)
+    write_json(market_summary(seed, scale, sessions, world, structure), out_dir / "truth" / "market.json")
+    return SimulationSummary(sessions, rows, time.perf_counter() - began)
+
+
+def market_summary(seed: int, scale: float, sessions: list[dt.date], world: WorldState,
+                   structure: tuple[dt.date, int] | None) -> dict:
+    return {
+        "seed": seed, "scale": scale, "r": RATE, "q": DIVIDEND_YIELD,
+        "sessions": [d.isoformat() for d in sessions], "spot_close": world.spot_closes,
+        "spot_start": SPOT_START, "intraday_vol": market.INTRADAY_VOL,
+        "surface": {"model": "SSVI (Gatheral-Jacquier 2014), ATM term structure x daily level",
+                    "rho": market.SSVI_RHO, "eta": market.SSVI_ETA, "gamma": market.SSVI_GAMMA},
+        "structure": None if structure is None else {"expiry": structure[0].isoformat(), "center_strike": structure[1]},
+        "single_leg_mechanisms": dict(zip(("aggressor", "resting_limit", "inside", "mid", "auction"),
+                                          tape.SINGLE_LEG_MECHANISMS.tolist())),
+        "book_start": "empty: open interest is 0 before the first session",
+    }
