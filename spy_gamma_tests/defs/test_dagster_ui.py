@@ -49,8 +49,12 @@ def test_ui_asset_graph_shows_the_assets(server, tmp_path):
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.goto(f"{server.url}/asset-groups", wait_until="networkidle")
-        page.get_by_text("classified_trades").first.wait_for(timeout=60_000)
+        page.goto(f"{server.url}/assets/classified_trades?view=lineage&lineageScope=neighbors&lineageDepth=3",
+                  wait_until="networkidle")
+        page.get_by_text("dealer_exposures").first.wait_for(timeout=60_000)
+        skip = page.get_by_role("button", name="Skip")       # Dagster's one-time community prompt
+        if skip.count():
+            skip.first.click()
         page.screenshot(path=str(shot))
         text = page.inner_text("body")
         browser.close()
