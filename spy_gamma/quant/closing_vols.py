@@ -1,9 +1,10 @@
 """Implied vol per contract at a day's close: NBBO mids (fallback: last trades) inverted, then smile-fitted.
 
 The closing mark of a contract is the mid of its last two-sided quote at or before 16:00 ET (bid > 0, not
-crossed); without one, its last trade price. Marks are inverted with BSM at the close's time to expiry and the
-day's closing spot; each expiry's smile is then fitted (SVI in log-forward-moneyness), which rejects outliers
-and gives a vol for strikes that did not quote (contracts carried in the book without trading that day).
+crossed); without one, its last trade price. Marks are inverted with BSM at the close's time to expiry against
+each expiry's put-call-parity forward (carry from the closing spot where no call/put pair quoted); each expiry's
+smile is then fitted (SVI in log-forward-moneyness), which rejects outliers and gives a vol for strikes that did
+not quote (contracts carried in the book without trading that day).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import polars as pl
 
 from spy_gamma.quant.contracts import ticker_expr
 from spy_gamma.quant.expiry_time import session_close_ns, tte_years_expr
+from spy_gamma.quant.forwards import parity_forwards, with_forwards
 from spy_gamma.quant.implied_vol import implied_vol_with_status
 from spy_gamma.quant.smile import fit_smiles
 
@@ -32,21 +34,29 @@ def closing_marks(trades: pl.DataFrame, quotes: pl.DataFrame, close_ns: int) -> 
     return (last_trades.join(mids, on="ticker", how="left")
             .with_columns(pl.coalesce("mid", "last_price").alias("mark"),
                           pl.when(pl.col("mid").is_not_null()).then(pl.lit("nbbo_mid"))
-                          .otherwise(pl.lit("last_trade")).alias("mark_source"))
+                          .otherwise(pl.lit("last_trade")).alias("mark_source"),
+                          pl.col("mid").is_not_null().alias("two_sided"))
             .drop("mid", "last_price"))
 
 
 def contract_vols(marks: pl.DataFrame, spot: float, day: dt.date, r: float, q: float) -> pl.DataFrame:
-    """Add ``tte_years`` (to each expiry's 16:00 ET from this day's close), ``iv_market`` and ``iv_status``."""
+    """Add ``tte_years`` (to each expiry's 16:00 ET from this day's close), ``forward``, ``iv_market``, ``iv_status``.
+
+    The solver gets the spot consistent with each expiry's forward, S' = F e^{-(r-q)T}, so the vols carry the
+    market's own forward rather than a dividend-yield guess.
+    """
     close_ns = session_close_ns(day)
     marks = marks.filter(pl.col("expiry") >= day).with_columns(
         tte_years_expr(pl.lit(close_ns), pl.col("expiry")).alias("tte_years"))
-    iv, status = implied_vol_with_status(marks["mark"].to_numpy(), spot, marks["strike"].to_numpy(),
-                                         marks["tte_years"].to_numpy(), r, q, (marks["right"] == "C").to_numpy())
+    marks = with_forwards(marks, parity_forwards(marks, r), spot, r, q)
+    tte = marks["tte_years"].to_numpy()
+    spot_for_forward = marks["forward"].to_numpy() * np.exp(-(r - q) * tte)
+    iv, status = implied_vol_with_status(marks["mark"].to_numpy(), spot_for_forward, marks["strike"].to_numpy(),
+                                         tte, r, q, (marks["right"] == "C").to_numpy())
     return marks.with_columns(pl.Series("iv_market", iv).fill_nan(None), pl.Series("iv_status", status))
 
 
-def fitted_chain(vols: pl.DataFrame, spot: float, r: float, q: float, strike_step: float = 1.0) -> pl.DataFrame:
+def fitted_chain(vols: pl.DataFrame, strike_step: float = 1.0) -> pl.DataFrame:
     """Every expiry's smile on a $1 strike ladder spanning its quoted strikes, calls and puts.
 
     Returns ``ticker, expiry, strike, right, tte_years, forward, mark, mark_source, iv_status, iv_market, iv_fit,
@@ -58,8 +68,8 @@ def fitted_chain(vols: pl.DataFrame, spot: float, r: float, q: float, strike_ste
                                     "forward": pl.Float64, "mark": pl.Float64, "mark_source": pl.String,
                                     "iv_status": pl.Int8, "iv_market": pl.Float64, "iv_fit": pl.Float64,
                                     "rejected": pl.Boolean, "iv": pl.Float64})
-    ladder = _strike_ladder(vols, strike_step).with_columns(
-        (spot * ((r - q) * pl.col("tte_years")).exp()).alias("forward"))
+    ladder = _strike_ladder(vols, strike_step).join(
+        vols.group_by("expiry").agg(pl.col("forward").first()), on="expiry")
     chain = ladder.join(vols.select(*CONTRACT[1:], "mark", "mark_source", "iv_status", "iv_market"),
                         on=CONTRACT[1:], how="left")
     fitted = fit_smiles(chain.with_columns(pl.col("iv_market").alias("iv"),

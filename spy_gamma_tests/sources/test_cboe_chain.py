@@ -21,6 +21,7 @@ import polars as pl
 import pytest
 
 from spy_gamma.quant.expiry_time import session_close_ns, tte_years_expr
+from spy_gamma.quant.forwards import parity_forwards
 from spy_gamma.quant.greeks import bsm_greeks
 from spy_gamma.quant.implied_vol import IvStatus, implied_vol_with_status
 from spy_gamma.sources.cboe_chain import _csv_snapshot, read_cboe_chain
@@ -67,13 +68,8 @@ def _with_parity_forward(chain: pl.DataFrame, rate: float) -> pl.DataFrame:
     chain = chain.filter(pl.col("expiry") > day).with_columns(
         tte_years_expr(pl.lit(session_close_ns(day)), pl.col("expiry")).alias("tte_years"),
         ((pl.col("bid") + pl.col("ask")) / 2).alias("mid"))
-    pairs = chain.filter(pl.col("right") == "C").join(chain.filter(pl.col("right") == "P"), on=["expiry", "strike"],
-                                                      suffix="_put")
-    forwards = (pairs.filter((pl.col("bid") > 0) & (pl.col("bid_put") > 0))
-                .sort((pl.col("mid") - pl.col("mid_put")).abs())
-                .group_by("expiry").first()
-                .select("expiry", (pl.col("strike") + (pl.col("mid") - pl.col("mid_put"))
-                                   * (rate * pl.col("tte_years")).exp()).alias("forward")))
+    forwards = parity_forwards(chain.with_columns(pl.col("mid").alias("mark"), (pl.col("bid") > 0).alias("two_sided")),
+                               rate)
     return chain.join(forwards, on="expiry")
 
 
