@@ -116,14 +116,23 @@ def _run(args) -> int:
 
 
 def _print_summary(summary: dict, output: Path) -> None:
-    table = Table(title=f"SPY dealer positioning as of {summary.get('as_of')} (dealer perspective)")
+    from spy_gamma.report.formatting import fmt_level, fmt_usd
+
+    def wall(level: dict) -> str:
+        return f"{fmt_level(level.get('strike'))} ({fmt_usd(level.get('gex'))} dealer GEX)"
+
+    table = Table(title=f"SPY dealer positioning as of the {summary.get('as_of')} close (dealer perspective)")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in ("spot", "total_gex", "gamma_flip", "call_wall", "put_wall", "max_pain", "regime"):
-        table.add_row(key, json.dumps(summary.get(key), default=str))
+    rows = [("spot", fmt_level(summary.get("spot"))), ("total dealer GEX per 1%", fmt_usd(summary.get("total_gex"))),
+            ("gamma flip", fmt_level(summary.get("gamma_flip"))), ("call wall", wall(summary.get("call_wall") or {})),
+            ("put wall", wall(summary.get("put_wall") or {})), ("regime", (summary.get("regime") or {}).get("label", "")),
+            *((f"max pain {expiry}", fmt_level(strike)) for expiry, strike in (summary.get("max_pain") or {}).items())]
+    for name, value in rows:
+        table.add_row(name, value)
     Console().print(table)
-    Console().print(f"dashboard: [link=file://{(output / 'dashboard.html').resolve()}]"
-                    f"{(output / 'dashboard.html').resolve()}[/link]")
+    page = (output / "dashboard.html").resolve()
+    Console().print(f"dashboard: file://{page}\nreports, CSV and JSON: {output.resolve()}/")
 
 
 def _backfill(args) -> int:

@@ -19,6 +19,8 @@ WINDOW_STAGES = ("classify", "greeks", "analytics", "reports")
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
 Progress = Callable[[str, int, int], None]
+# Step events still land in the instance's event log (the UI shows them); the terminal keeps warnings only.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def dagster_instance(data_dir: Path) -> dg.DagsterInstance:
@@ -37,20 +39,23 @@ class SPYPositioningPipeline:
     def __init__(self, output_dir: str | Path = "reports/spy_gamma_dashboard", spot_price: float | None = None,
                  source: str | None = None, flatfiles_dir: str | Path | None = None,
                  data_dir: str | Path | None = None, progress: Progress | None = None,
-                 simulation_scale: float | None = None):
+                 simulation_scale: float | None = None, window_calendar_days: int | None = None):
         self.output_dir = Path(output_dir)
+        self.window_calendar_days = window_calendar_days
         self.spot_price = spot_price
         self.data_dir = Path(data_dir or os.environ.get("SPY_GAMMA_DATA_DIR", "data"))
         scale = {} if simulation_scale is None else {"simulation_scale": simulation_scale}
         self.flatfiles = FlatFilesResource(source=source or default_source(), root=str(flatfiles_dir or ""),
                                            data_dir=str(self.data_dir), **scale)
         self.progress = progress or (lambda stage, done, total: None)
+        self.run_ids: list[str] = []  # every Dagster run of the last analysis, oldest first (timings per step)
 
     def run_full_analysis(self, target_date: str | dt.date, expiry_dates: list[str | dt.date],
                           skip_download: bool = False) -> dict:
         """Materialize every asset for the window ending at ``target_date`` and write the outputs."""
+        window = {} if self.window_calendar_days is None else {"window_calendar_days": self.window_calendar_days}
         config = AnalysisConfig(analysis_date=str(target_date), expiries=[str(e) for e in expiry_dates],
-                                output_dir=str(self.output_dir), spot_override=self.spot_price)
+                                output_dir=str(self.output_dir), spot_override=self.spot_price, **window)
         from spy_gamma.definitions import build_defs
 
         defs = build_defs(config, self.flatfiles, LakeResource(data_dir=str(self.data_dir)))
@@ -85,7 +90,8 @@ class SPYPositioningPipeline:
     def _materialize(defs, instance, selection, partition_key: str | None) -> None:
         job = dg.define_asset_job("spy_gamma_run", selection=selection)
         resolved = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def("spy_gamma_run")
-        result = resolved.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False)
+        result = resolved.execute_in_process(run_config=QUIET_CONSOLE, instance=instance, partition_key=partition_key,
+                                             raise_on_error=False)
         if not result.success:
             raise PipelineError(_first_failure(result))
 
