@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from spy_gamma.defs.partitions import trading_days
-
 daily_job = dg.define_asset_job(
     "daily_ingest_classify", selection=dg.AssetSelection.groups("ingest", "classify", "greeks")
-    - dg.AssetSelection.assets("dealer_positions"), partitions_def=trading_days,
+    - dg.AssetSelection.assets("dealer_positions"),
     description="One trading day: ingest, pair and classify trades, closing vols.")
 
 window_job = dg.define_asset_job(
