@@ -208,25 +208,33 @@ def patterns(exposures: pl.DataFrame, spot: float) -> Patterns:
     )
 
 
-def butterflies(by_expiry: pl.DataFrame) -> list[Butterfly]:
-    """Per expiry, bodies where dealers are net short and both equal-width wings net long (calls and puts pooled).
+FLY_ORIENTATIONS = {1.0: "dealer short body, long wings (customers sold the fly)",
+                    -1.0: "dealer long body, short wings (customers bought the fly)"}
 
-    Calls and puts at one strike share gamma, so the net position per strike is what shapes the gamma profile.
-    Size = min(|body|/2, lower wing, upper wing); one (widest-holding) fly per body, noise below
-    MIN_PATTERN_SHARE of the expiry's gross |position| ignored.
+
+def butterflies(by_expiry: pl.DataFrame) -> list[Butterfly]:
+    """Per expiry, equal-width butterflies in the dealer book, either way round (calls and puts pooled).
+
+    Dealers short the body and long both wings (customers sold the fly), or the mirror image (customers bought it:
+    dealers long the body, short the wings). Calls and puts at one strike share gamma, so the net position per
+    strike is what shapes the gamma profile. Size = min(|body|/2, |lower wing|, |upper wing|); one (largest) fly
+    per body, noise below MIN_PATTERN_SHARE of the expiry's gross |position| ignored.
     """
     found = []
     for (expiry,), rows in sorted(by_expiry.partition_by("expiry", as_dict=True).items()):
         rows = rows.sort("strike")
         strike = rows["strike"].to_numpy()
-        position = (rows["call_position"] + rows["put_position"]).to_numpy().astype(float)
-        gross = np.abs(position).sum()
-        for body in np.flatnonzero(position < 0):
-            fly = _best_fly(strike, position, body)
-            if fly is not None and fly[2] >= MIN_PATTERN_SHARE * gross:
-                lower, upper, flies = fly
-                found.append(Butterfly(expiry=str(expiry), lower=float(strike[lower]), body=float(strike[body]),
-                                       upper=float(strike[upper]), flies=flies, strength=float(flies / gross)))
+        net = (rows["call_position"] + rows["put_position"]).to_numpy().astype(float)
+        gross = np.abs(net).sum()
+        for orientation, perspective in FLY_ORIENTATIONS.items():
+            position = orientation * net  # short-body orientation: body < 0, wings > 0
+            for body in np.flatnonzero(position < 0):
+                fly = _best_fly(strike, position, body)
+                if fly is not None and fly[2] >= MIN_PATTERN_SHARE * gross:
+                    lower, upper, flies = fly
+                    found.append(Butterfly(expiry=str(expiry), lower=float(strike[lower]), body=float(strike[body]),
+                                           upper=float(strike[upper]), flies=flies, strength=float(flies / gross),
+                                           perspective=perspective))
     return sorted(found, key=lambda fly: -fly.strength)
 
 

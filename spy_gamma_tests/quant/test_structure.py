@@ -74,6 +74,14 @@ def test_planted_butterfly_is_found_with_its_strikes():
     assert best.flies == pytest.approx(min(-net[100] / 2, net[95], net[105]))
 
 
+def test_mirrored_butterfly_is_found_as_customers_long_the_fly():
+    # customers bought 250 flies 95/100/105: dealers short 250 x 95, long 500 x 100, short 250 x 105 (puts this time)
+    planted = [("P", 95, -250, 0.2, 0.05), ("P", 100, 500, 0.2, 0.05), ("P", 105, -250, 0.2, 0.05)]
+    found = patterns(exposures(planted), 100.0).butterflies
+    assert [(f.lower, f.body, f.upper, f.flies) for f in found] == [(95.0, 100.0, 105.0, 250.0)]
+    assert found[0].perspective.startswith("dealer long body")
+
+
 def test_empty_book_finds_nothing():
     empty = contract_exposures(HAND_BOOK.clear(), 100.0, 0.0, 0.0)
     found = patterns(empty, 100.0)

@@ -10,6 +10,7 @@ from spy_gamma.defs.resources import AnalysisConfig
 from spy_gamma.lake import Lake
 from spy_gamma.quant.closing_vols import out_of_the_money
 from spy_gamma.quant.exposure import naive_oi_gex
+from spy_gamma.quant.implied_vol import IvStatus
 from spy_gamma.quant.intraday import intraday_dealer_flow
 from spy_gamma.quant.positions import daily_flows
 from spy_gamma.report.bundle import POSITION_CSV_COLUMNS, ReportBundle
@@ -83,7 +84,7 @@ def _level(level: dict) -> dict:
 def patterns_list(patterns: dict) -> list[dict]:
     """Flatten the structure's pattern groups into ``{kind, strength, strikes, expiry, note}`` rows."""
     rows = [{"kind": "butterfly", "strength": f["strength"], "strikes": [f["lower"], f["body"], f["upper"]],
-             "expiry": f["expiry"], "note": f"{f['perspective']}: {f['flies']:,.0f} flies"}
+             "expiry": f["expiry"], "note": f"{f['flies']:,.0f} flies, {f['perspective']}"}
             for f in patterns["butterflies"]]
     rows += [{"kind": "risk_reversal", "strength": abs(rr["strength"]), "strikes": [rr["put_strike"], rr["call_strike"]],
               "expiry": rr["expiry"], "note": rr["label"]} for rr in patterns["risk_reversals"]]
@@ -111,8 +112,7 @@ def data_quality(lake: Lake, config: AnalysisConfig, chain: pl.DataFrame, classi
             "unknown_side_pct": 100 * int((classified["customer_side"] == 0).sum()) / n,
             "crossed_quote_pct": 100 * states.get("crossed", 0) / n,
             "locked_quote_pct": 100 * states.get("locked", 0) / n,
-            "iv_solved_pct": 100 * float(chain["iv_market"].is_not_null().sum())
-            / max(int(chain["iv_market"].is_not_null().sum() + chain["rejected"].sum()), 1),
+            "iv_solved_pct": 100 * float((chain["iv_status"].drop_nulls() == IvStatus.OK).mean() or 0.0),
             "days": len(config.window) - len(missing_days), "warnings": warnings}
 
 
