@@ -16,7 +16,10 @@ def build_defs(config: AnalysisConfig | None = None, flatfiles: FlatFilesResourc
     """Definitions with the given resources (defaults from the environment: ``SPY_GAMMA_*``, Polygon keys)."""
     resources = {"config": config or AnalysisConfig.from_env(), "flatfiles": flatfiles or FlatFilesResource(),
                  "lake": lake or LakeResource()}
-    return dg.Definitions.merge(dg.load_from_defs_folder(path_within_project=PROJECT_ROOT), dg.Definitions(resources=resources))
+    # One process per run: on a 2-core box, a process per asset step costs more in imports than it buys in
+    # parallelism (runs already go two at a time); cluster deployments set their executor per job (deploy/).
+    return dg.Definitions.merge(dg.load_from_defs_folder(path_within_project=PROJECT_ROOT),
+                                dg.Definitions(resources=resources, executor=dg.in_process_executor))
 
 
 defs = build_defs()
