@@ -42,6 +42,18 @@ def side_accuracy(classified: pl.DataFrame, truth: pl.DataFrame) -> dict[str, di
     return results
 
 
+def confidence_calibration(classified: pl.DataFrame, truth: pl.DataFrame) -> list[dict]:
+    """The default rule's stated confidence against its observed accuracy, by confidence decile band."""
+    joined = classified.join(truth.select("date", "file_row", pl.col("customer_side").alias("true_side")),
+                             on=["date", "file_row"]).filter(pl.col("customer_side") != 0)
+    bands = (joined.with_columns((pl.col("side_confidence") * 10).floor().clip(5, 9).alias("band"))
+             .group_by("band").agg(pl.len().alias("trades"), pl.col("side_confidence").mean().alias("stated"),
+                                   (pl.col("customer_side") == pl.col("true_side")).mean().alias("observed"))
+             .sort("band"))
+    return [{"band": f"{b / 10:.1f}-{(b + 1) / 10:.1f}", "trades": n, "stated": stated, "observed": observed}
+            for b, n, stated, observed in bands.iter_rows()]
+
+
 def open_close_accuracy(classified: pl.DataFrame, truth: pl.DataFrame) -> dict[str, float]:
     """Share of trades whose open/close tag (and whose BTO/STO/BTC/STC) matches the truth."""
     joined = classified.join(truth.select("date", "file_row", pl.col("open_close").alias("true_oc")),
@@ -85,6 +97,7 @@ def run_accuracy_bench(json_path: Path | None = None, data_dir: Path | None = No
     estimated = lake.read("dealer_positions").filter(pl.col("date") == config.as_of)
     result = {"as_of": str(config.as_of), "trades": len(classified), "published_reference": PUBLISHED,
               "side_accuracy": side_accuracy(classified, truth),
+              "confidence_calibration": confidence_calibration(classified, truth),
               "open_close_accuracy": open_close_accuracy(classified, truth),
               "position_recovery": position_recovery(estimated, true_positions)}
     _write(result, json_path or Path("reports/bench/accuracy.json"))
@@ -111,6 +124,10 @@ def markdown_table(result: dict) -> str:
     for rule, acc in sorted(result["side_accuracy"].items(), key=lambda kv: -kv[1]["overall"]):
         cells = [f"{100 * acc.get(loc, float('nan')):.1f}%" for loc in locations]
         lines.append(f"| {rule} | {100 * acc['overall']:.1f}% | {100 * acc['decided_share']:.1f}% | " + " | ".join(cells) + " |")
+    lines += ["", "Default rule: stated confidence vs observed accuracy", "",
+              "| confidence | trades | stated | observed |", "|---|---|---|---|"]
+    lines += [f"| {c['band']} | {c['trades']:,} | {100 * c['stated']:.1f}% | {100 * c['observed']:.1f}% |"
+              for c in result["confidence_calibration"]]
     oc = result["open_close_accuracy"]
     lines += ["", f"Open/close: {100 * oc['open_vs_close']:.1f}% right (open vs close), "
                   f"{100 * oc['four_way']:.1f}% right on BTO/STO/BTC/STC.", "",

@@ -93,12 +93,12 @@ def test_confidence_falls_inside_the_spread_with_stale_quotes_and_multi_leg_prin
 
 
 def test_agreement_between_rules_raises_confidence():
-    # Same fresh at-ask print (quote confidence 0.5 + 0.4 = 0.9); in 1.0 -> 2.0 -> 1.5 the tick test (uptick) and the
+    # Same fresh at-ask print (quote confidence 0.5 + 0.3 = 0.8); in 1.0 -> 2.0 -> 1.5 the tick test (uptick) and the
     # reverse tick test (next print lower) agree: +2 x 0.03. In 1.0 -> 2.0 -> 3.0 the reverse tick test disagrees.
     alone = sign_trades(tape([2.0]), "quote")["side_confidence"].item()
     agreed = sign_trades(tape([1.0, 2.0, 1.5]), "quote")["side_confidence"][1]
     mixed = sign_trades(tape([1.0, 2.0, 3.0]), "quote")["side_confidence"][1]
-    assert (alone, mixed) == pytest.approx((0.9, 0.9)) and agreed == pytest.approx(0.96)
+    assert (alone, mixed) == pytest.approx((0.8, 0.8)) and agreed == pytest.approx(0.86)
 
 
 # --- real LiveVol tape ---------------------------------------------------------------------------------------
