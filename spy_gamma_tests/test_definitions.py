@@ -1,5 +1,10 @@
 """The Dagster graph loads, and every stage, check, schedule and sensor is in it."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
 
 from spy_gamma.definitions import defs
@@ -34,3 +39,14 @@ def test_checks_schedules_and_sensors_present():
     assert {"quote_coverage", "trades_schema", "iv_solve_rate", "exposures_finite"} <= check_names
     assert {s.name for s in defs.schedules} == {"morning_daily", "morning_window"}
     assert {s.name for s in defs.sensors} == {"new_flat_files"}
+
+
+def test_dagster_cli_validates_the_workspace(tmp_path):
+    """`dagster definitions validate`, exactly as an operator (and CI) runs it against workspace.yaml."""
+    repo = Path(__file__).resolve().parents[1]
+    dagster = Path(sys.executable).with_name("dagster")
+    result = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=repo,
+                            env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful for code location spy_gamma" in result.stdout + result.stderr
