@@ -156,7 +156,7 @@ def levels(exposures: pl.DataFrame, spot: float, gamma_flip: float | None, top_n
     found += [Level(strike=zone.peak_strike, kind="acceleration_zone",
                     strength=min(1.0, abs(zone.dealer_gex) / scale),
                     dealer_gex=zone.dealer_gex,
-                    note=f"dealers short gamma {zone.low:g}-{zone.high:g}: hedging accelerates moves")
+                    note=f"dealers short gamma {strike_span(zone.low, zone.high)}: hedging accelerates moves")
               for zone in acceleration_zones(by_strike)[:top_n]]
     if gamma_flip is not None:
         found.append(Level(strike=gamma_flip, kind="gamma_flip", strength=1.0, dealer_gex=0.0,
@@ -180,6 +180,11 @@ def _pin_levels(by_strike: pl.DataFrame, scale: float, top_n: int) -> list[Level
     return [Level(strike=strike, kind="pin", strength=gex / scale, dealer_gex=gex,
                   note="dealers long gamma: hedging pins price here")
             for strike, gex in pins.select("strike", "net_gex").iter_rows()]
+
+
+def strike_span(low: float, high: float) -> str:
+    """``647`` for a one-strike zone, ``652-654`` for a range."""
+    return f"{low:g}" if low == high else f"{low:g}-{high:g}"
 
 
 def acceleration_zones(by_strike: pl.DataFrame) -> list[AccelerationZone]:

@@ -12,6 +12,8 @@ from spy_gamma.report.figures import exposures_per_strike
 from spy_gamma.report.formatting import MISSING, fmt_count, fmt_level, fmt_pct, fmt_usd, is_missing
 from spy_gamma.report.glossary import LEVEL_DEFINITIONS, scenario_label
 
+MAX_THEME_PATTERNS = 6  # the strongest patterns; the comprehensive report lists them all
+
 TOP_STRIKES = 25
 
 
@@ -62,7 +64,7 @@ def _themes(summary: dict) -> list[str]:
     )
     themes = [
         (
-            f"**Regime: dealers {regime.get('label', MISSING)}.** Total dealer GEX is "
+            f"**Regime: {regime.get('label', MISSING)}.** Total dealer GEX is "
             f"{fmt_usd(summary.get('total_gex'))} per 1% move; {hedging}."
         ),
         (
@@ -82,7 +84,7 @@ def _themes(summary: dict) -> list[str]:
     themes += [
         f"**{str(p.get('kind', '')).replace('_', ' ').capitalize()}** "
         f"({', '.join(fmt_level(k) for k in p.get('strikes') or [])}): {p.get('note', '')}"
-        for p in summary.get("patterns") or []
+        for p in (summary.get("patterns") or [])[:MAX_THEME_PATTERNS]
     ]
     return themes
 
