@@ -13,7 +13,6 @@ from spy_gamma.report.formatting import MISSING, fmt_count, fmt_level, fmt_pct, 
 from spy_gamma.report.glossary import LEVEL_DEFINITIONS, scenario_label
 
 MAX_THEME_PATTERNS = 6  # the strongest patterns; the comprehensive report lists them all
-
 TOP_STRIKES = 25
 
 
