@@ -18,7 +18,7 @@ from spy_gamma.quant.classify import RULES, sign_trades
 PUBLISHED = "quote rule ~62-64% (modern ISE/CBOE), Lee-Ready ~64%, GSU stack 73-75%, ML 74-76%"
 
 
-def print_location(frame: pl.DataFrame) -> pl.Expr:
+def print_location() -> pl.Expr:
     """Where a print sat against its prevailing NBBO: at_or_outside, mid, inside, or unquoted."""
     bid, ask, price = pl.col("bid_price"), pl.col("ask_price"), pl.col("price")
     mid = (bid + ask) / 2
@@ -32,12 +32,15 @@ def side_accuracy(classified: pl.DataFrame, truth: pl.DataFrame) -> dict[str, di
     """Per rule: share of all trades signed correctly (unknown counts as wrong), overall and by print location."""
     base = classified.drop("customer_side", "side_confidence", "side_rule").join(
         truth.select("date", "file_row", pl.col("customer_side").alias("true_side")), on=["date", "file_row"])
-    base = base.with_columns(print_location(base).alias("location")).sort("ticker", "sip_timestamp")
+    base = base.with_columns(print_location().alias("location")).sort("ticker", "sip_timestamp")
     results = {}
     for name in RULES:
         signed = sign_trades(base, name).with_columns((pl.col("customer_side") == pl.col("true_side")).alias("ok"))
         by_location = dict(signed.group_by("location").agg(pl.col("ok").mean()).iter_rows())
-        results[name] = {"overall": float(signed["ok"].mean()), "decided_share": float((signed["customer_side"] != 0).mean()),
+        decided = float((signed["customer_side"] != 0).mean())
+        # Published studies count an undecided trade as a coin flip; "overall" counts it as wrong.
+        results[name] = {"overall": float(signed["ok"].mean()), "decided_share": decided,
+                         "overall_coin_flip": float(signed["ok"].mean()) + 0.5 * (1.0 - decided),
                          **{loc: float(v) for loc, v in sorted(by_location.items())}}
     return results
 
@@ -120,17 +123,19 @@ def markdown_table(result: dict) -> str:
     locations = ["at_or_outside", "inside", "mid", "unquoted"]
     lines = [f"# Accuracy on the simulated market (as of {result['as_of']}, {result['trades']:,} trades)", "",
              f"Published reference: {result['published_reference']}.", "",
-             "| rule | overall | decided | " + " | ".join(locations) + " |", "|---" * (3 + len(locations)) + "|"]
+             "| rule | overall | undecided as coin flip | decided | " + " | ".join(locations) + " |",
+             "|---" * (4 + len(locations)) + "|"]
     for rule, acc in sorted(result["side_accuracy"].items(), key=lambda kv: -kv[1]["overall"]):
         cells = [f"{100 * acc.get(loc, float('nan')):.1f}%" for loc in locations]
-        lines.append(f"| {rule} | {100 * acc['overall']:.1f}% | {100 * acc['decided_share']:.1f}% | " + " | ".join(cells) + " |")
+        lines.append(f"| {rule} | {100 * acc['overall']:.1f}% | {100 * acc['overall_coin_flip']:.1f}% | "
+                     f"{100 * acc['decided_share']:.1f}% | " + " | ".join(cells) + " |")
     lines += ["", "Default rule: stated confidence vs observed accuracy", "",
               "| confidence | trades | stated | observed |", "|---|---|---|---|"]
     lines += [f"| {c['band']} | {c['trades']:,} | {100 * c['stated']:.1f}% | {100 * c['observed']:.1f}% |"
               for c in result["confidence_calibration"]]
     oc = result["open_close_accuracy"]
-    lines += ["", f"Open/close: {100 * oc['open_vs_close']:.1f}% right (open vs close), "
-                  f"{100 * oc['four_way']:.1f}% right on BTO/STO/BTC/STC.", "",
+    lines += ["", (f"Open/close: {100 * oc['open_vs_close']:.1f}% right (open vs close), "
+                   f"{100 * oc['four_way']:.1f}% right on BTO/STO/BTC/STC."), "",
               "| expiry | contracts | correlation | weighted abs error |", "|---|---|---|---|"]
     lines += [f"| {e} | {r['contracts']} | {r['correlation']:.3f} | {100 * r['weighted_abs_error']:.1f}% |"
               for e, r in result["position_recovery"].items()]
