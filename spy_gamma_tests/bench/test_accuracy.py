@@ -5,8 +5,13 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from spy_gamma.bench.accuracy import (confidence_calibration, open_close_accuracy, position_recovery, print_location,
-                                      side_accuracy)
+from spy_gamma.bench.accuracy import (
+    confidence_calibration,
+    open_close_accuracy,
+    position_recovery,
+    print_location,
+    side_accuracy,
+)
 
 DAY = dt.date(2025, 10, 3)
 
