@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 from pathlib import Path
@@ -28,11 +27,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[red]interrupted[/red]")
         return 130
-    except Exception as error:  # the CLI's one place that turns any failure into a clear line and exit 1
-        from spy_gamma.sources.secrets import redact
-
-        console.print(f"[bold red]error:[/bold red] {redact(str(error))}")
+    except Exception as error:  # noqa: BLE001 - the one place any failure becomes a clear line and exit 1
+        console.print(f"[bold red]error:[/bold red] {_safe_message(error)}", soft_wrap=True, highlight=False)
         return 1
+
+
+def _safe_message(error: Exception) -> str:
+    """The error's own message, rich markup escaped and every credential set in the environment masked."""
+    from rich.markup import escape
+
+    from spy_gamma.sources.secrets import environment_secrets, redact
+
+    return escape(redact(str(error), *environment_secrets()))
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -8,23 +8,23 @@ readers (``duckdb -readonly data/spy_gamma.duckdb``) keep working while Dagster 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import tempfile
 import time
 from pathlib import Path
-
-import logging
 
 import duckdb
 import polars as pl
 from filelock import FileLock
 
 WINDOW = "window"
+_TMP_SUFFIX = ".tmp"
 log = logging.getLogger(__name__)
 
 
 class LakeError(RuntimeError):
-    """A table or partition the pipeline needs is not in the lake."""
+    """A partition the pipeline needs is not in the lake, cannot be read, or could not be written."""
 
 
 class Lake:
@@ -44,19 +44,18 @@ class Lake:
         return self.path(table, partition).exists()
 
     def write(self, table: str, partition: dt.date | str, frame: pl.DataFrame) -> Path:
-        """Write one partition atomically (temp file in the same folder, fsync, rename) and register its view."""
+        """Write one partition atomically and register its view; on failure the previous partition stays whole.
+
+        A disk-full or permission error becomes a ``LakeError`` naming the partition and its file.
+        """
         target = self.path(table, partition)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                frame.write_parquet(handle, compression="zstd", statistics=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, target)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _discard_orphans(target)
+            _write_atomically(frame, target)
+        except OSError as error:
+            raise LakeError(f"{target}: could not write {table} partition {target.stem} "
+                            f"({error.strerror or error}); the previous partition, if any, is unchanged") from error
         self._ensure_view(table)
         return target
 
@@ -65,7 +64,11 @@ class Lake:
         path = self.path(table, partition)
         if not path.exists():
             raise LakeError(f"{table} has no partition {partition} in {self.root} (materialize it first)")
-        return pl.read_parquet(path)
+        try:
+            return pl.read_parquet(path)
+        except (OSError, pl.exceptions.PolarsError) as error:
+            raise LakeError(f"{path}: {table} partition {path.stem} is unreadable ({str(error).splitlines()[0]}); "
+                            "materialize it again") from error
 
     def read_days(self, table: str, days: list[dt.date], missing_ok: bool = False) -> pl.DataFrame:
         """Several daily partitions stacked, with a ``date`` column; missing days error unless ``missing_ok``."""
@@ -80,9 +83,12 @@ class Lake:
         return sorted(dt.date.fromisoformat(n) for n in names if n != WINDOW)
 
     def _ensure_view(self, table: str) -> None:
-        """Create the table's DuckDB view once; the glob picks up later partitions without a write."""
+        """Create the table's DuckDB view once; the glob picks up later partitions without a write.
+
+        The marker only counts while the catalog exists: a deleted or fresh catalog gets its views back.
+        """
         marker = self.root / table / ".view"
-        if marker.exists():
+        if marker.exists() and self.catalog_path.exists():
             return
         try:
             self.refresh_views([table])
@@ -106,6 +112,47 @@ class Lake:
                                            f"read_parquet('{glob}', union_by_name = true)")
             finally:
                 connection.close()
+
+
+def _write_atomically(frame: pl.DataFrame, target: Path) -> None:
+    """Temp file beside ``target`` (named after the writing process), fsync, rename, fsync the folder.
+
+    Readers only ever see ``*.parquet`` names, so a writer killed mid-write leaves an invisible ``.tmp``.
+    """
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            frame.write_parquet(handle, compression="zstd", statistics=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    folder = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the rename itself survives a power cut
+    finally:
+        os.close(folder)
+
+
+def _discard_orphans(target: Path) -> None:
+    """Delete temp files of ``target`` left by writers that died mid-write (SIGKILL, OOM, power cut)."""
+    for orphan in target.parent.glob(f".{target.stem}.*{_TMP_SUFFIX}"):
+        pid = orphan.name[len(target.stem) + 2:].split(".")[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            orphan.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    """True when a process with this id exists (a concurrent writer whose temp file must be left alone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        pass
+    return True
 
 
 def _connect_with_retry(path: Path, attempts: int = 40) -> duckdb.DuckDBPyConnection:

@@ -68,6 +68,31 @@ def _svi_iv(x: np.ndarray, k: np.ndarray, tte_years: float) -> np.ndarray:
     return np.sqrt(np.maximum(w, 0.0) / tte_years)
 
 
+def _svi_iv_jacobian(x: np.ndarray, k: np.ndarray, tte_years: float) -> np.ndarray:
+    """d iv / d (w_min, wing_share, rho, m, sigma) in closed form: ~5x fewer model calls than finite differences.
+
+    With root = sqrt((k - m)^2 + sigma^2) and a = w_min - b sigma sqrt(1 - rho^2), b = 2 wing_share / (1 + |rho|),
+    the chain rule through w = a + b (rho (k - m) + root) and iv = sqrt(w / T) gives each column.
+    """
+    _, wing_share, rho, m, sigma = x
+    a, b, _, _, _ = _svi_params(x)
+    shifted = k - m
+    root = np.sqrt(shifted * shifted + sigma * sigma)
+    tilt = np.sqrt(1.0 - rho * rho)
+    wing = rho * shifted + root
+    w = a + b * wing
+    db_dshare = 2.0 / (1.0 + abs(rho))
+    db_drho = -wing_share * db_dshare * np.sign(rho) / (1.0 + abs(rho))
+    dw = np.stack([np.ones_like(k),
+                   db_dshare * (wing - sigma * tilt),
+                   db_drho * (wing - sigma * tilt) + b * (shifted + sigma * rho / tilt),
+                   -b * (rho + shifted / root),
+                   b * (sigma / root - tilt)], axis=1)
+    positive = w > 0
+    div_dw = np.where(positive, 0.5 / np.sqrt(np.where(positive, w, 1.0) * tte_years), 0.0)
+    return dw * div_dw[:, None]
+
+
 def _least_squares_svi(k: np.ndarray, iv: np.ndarray, weights: np.ndarray, tte_years: float) -> np.ndarray:
     """Best of a few starting points; residuals in vol units so the wings do not dominate as in w units."""
     w_floor = float(np.min(iv) ** 2 * tte_years)
@@ -79,6 +104,7 @@ def _least_squares_svi(k: np.ndarray, iv: np.ndarray, weights: np.ndarray, tte_y
         for sigma0 in (0.05 * k_span, 0.3 * k_span):
             start = [0.9 * w_floor, 0.1, rho0, float(k[np.argmin(iv)]), sigma0]
             fit = least_squares(lambda x: weights * (_svi_iv(x, k, tte_years) - iv), start,
+                                jac=lambda x: weights[:, None] * _svi_iv_jacobian(x, k, tte_years),
                                 bounds=(lower, upper), loss="soft_l1", f_scale=MIN_OUTLIER_VOL)
             if best is None or fit.cost < best.cost:
                 best = fit

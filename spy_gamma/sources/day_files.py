@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,10 @@ from pathlib import Path
 import polars as pl
 
 from spy_gamma.sources.errors import SourceError
-from spy_gamma.sources.readers import read_quotes
+from spy_gamma.sources.spy_lines import read_spy_quotes
+from spy_gamma.trading_calendar import is_trading_day
+
+log = logging.getLogger(__name__)
 
 QUOTE_SCHEMA = {"ticker": pl.String, "sip_timestamp": pl.Int64, "bid_price": pl.Float64, "bid_size": pl.Int64,
                 "ask_price": pl.Float64, "ask_size": pl.Int64, "bid_exchange": pl.Int32, "ask_exchange": pl.Int32,
@@ -26,12 +30,19 @@ class DayQuotes:
 
 
 def require(source, kind: str, day: dt.date) -> Path:
-    """The day's file of a kind, or an error saying it is not published (trading days only reach here)."""
+    """The day's file of a kind, or an error naming where it was looked for and why it can be missing.
+
+    A holiday has no files by design (and is not a partition); a trading day without one is not published yet.
+    """
     path = source.fetch(kind, day)
-    if path is None:
-        raise SourceError(f"no {kind} flat file for trading day {day} in {source}: not published yet, "
-                          "or the source is misconfigured")
-    return path
+    if path is not None:
+        return path
+    where = source.location(kind, day)
+    if not is_trading_day(day):
+        raise SourceError(f"{where}: {day} is not an NYSE trading day (weekend or holiday), so no {kind} file "
+                          "exists for it")
+    raise SourceError(f"{where}: no {kind} flat file for trading day {day}: not published yet (Polygon "
+                      "publishes a session's files overnight), or --flatfiles / --source points elsewhere")
 
 
 def quotes_for_day(source, day: dt.date, trades: pl.DataFrame) -> DayQuotes:
@@ -42,10 +53,12 @@ def quotes_for_day(source, day: dt.date, trades: pl.DataFrame) -> DayQuotes:
     tickers = trades["ticker"].unique().to_list()
     path = source.fetch("quotes", day)
     if path is not None:
-        return DayQuotes(read_quotes(path, tickers).select(list(QUOTE_SCHEMA)).cast(QUOTE_SCHEMA), "flatfile")
+        return DayQuotes(read_spy_quotes(path, tickers).select(list(QUOTE_SCHEMA)).cast(QUOTE_SCHEMA), "flatfile")
     if os.environ.get("POLYGON_API_KEY") and len(trades):
         from spy_gamma.sources.polygon_rest import PolygonRestClient
 
         client = PolygonRestClient(cache_dir=Path(os.environ.get("SPY_GAMMA_DATA_DIR", "data")) / "rest_cache")
         return DayQuotes(client.quotes_for_trades(trades).select(list(QUOTE_SCHEMA)).cast(QUOTE_SCHEMA), "rest")
+    log.warning("%s: no quote flat file and no POLYGON_API_KEY for REST v3: the %d trades of %s stay "
+                "unquoted", source.location("quotes", day), len(trades), day)
     return DayQuotes(pl.DataFrame(schema=QUOTE_SCHEMA), "none")

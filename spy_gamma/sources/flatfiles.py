@@ -55,6 +55,10 @@ class FlatFileSource(Protocol):
         """True when the day's file is published."""
         ...
 
+    def location(self, kind: str, day: date) -> str:
+        """Where the day's file is looked for (a path or an ``s3://`` URL), for error messages."""
+        ...
+
 
 @dataclass(frozen=True)
 class LocalFlatFiles:
@@ -68,6 +72,9 @@ class LocalFlatFiles:
 
     def available(self, kind: str, day: date) -> bool:
         return self.fetch(kind, day) is not None
+
+    def location(self, kind: str, day: date) -> str:
+        return str(Path(self.root) / flatfile_key(kind, day))
 
 
 @dataclass
@@ -110,6 +117,9 @@ class S3FlatFiles:
     def available(self, kind: str, day: date) -> bool:
         key = flatfile_key(kind, day)
         return (Path(self.cache_dir) / key).is_file() or self._head(key) is not None
+
+    def location(self, kind: str, day: date) -> str:
+        return f"s3://{self.bucket}/{flatfile_key(kind, day)}"
 
     def _head(self, key: str) -> dict[str, Any] | None:
         """The object's metadata, or None when it does not exist."""

@@ -31,6 +31,8 @@ QUOTES_SCHEMA = {"ticker": pl.String, "sip_timestamp": pl.Int64, "bid_price": pl
 MINUTE_AGGS_SCHEMA = {"ticker": pl.String, "window_start": pl.Int64, "open": pl.Float64, "high": pl.Float64,
                       "low": pl.Float64, "close": pl.Float64, "volume": pl.Int64, "transactions": pl.Int64}
 OPEN_INTEREST_SCHEMA = {"ticker": pl.String, "open_interest": pl.Int64}
+SPY_OPEN_INTEREST_SCHEMA = {"ticker": pl.String, "expiry": pl.Date, "right": pl.String, "strike": pl.Float64,
+                            "open_interest": pl.Int64}
 
 SPY_TRADES_COLUMNS = ["ticker", "expiry", "right", "strike", "sip_timestamp", "price", "size", "exchange",
                       "conditions", "correction", "file_row"]
@@ -98,13 +100,15 @@ def read_minute_aggs(path: Path, ticker: str = "SPY") -> pl.DataFrame:
         "window_start")
 
 
-def read_open_interest(path: Path) -> pl.DataFrame:
-    """SPY open interest at the start of the file's day (``open_interest`` schema)."""
+def read_open_interest(path: Path | None) -> pl.DataFrame:
+    """SPY open interest at the start of the file's day (``open_interest`` schema); no rows without a file."""
+    if path is None:
+        return pl.DataFrame(schema=SPY_OPEN_INTEREST_SCHEMA)
     table = _read_table(path, OPEN_INTEREST_SCHEMA)
     spy = _spy_contracts(table, path)
     _require_values(spy, path, ["open_interest"])
     _reject_rows(spy, pl.col("open_interest") < 0, path, "open_interest", "negative open interest")
-    return spy.sort("contract_rank").select(["ticker", "expiry", "right", "strike", "open_interest"])
+    return spy.sort("contract_rank").select(list(SPY_OPEN_INTEREST_SCHEMA))
 
 
 def _read_table(path: Path, schema: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -128,7 +132,8 @@ def _decompress(path: Path) -> bytes:
     try:
         text = igzip.decompress(compressed)
     except EOFError:
-        raise DataError(path, "truncated gzip: the file ends before the end-of-stream marker") from None
+        raise DataError(path, "truncated gzip: the file ends before the end-of-stream marker "
+                        "(an interrupted copy or download: fetch the file again)") from None
     except (igzip_lib.IsalError, OSError) as error:
         raise DataError(path, f"corrupt gzip: {error}") from None
     if not text or text.isspace():

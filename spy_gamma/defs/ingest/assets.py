@@ -8,7 +8,8 @@ from spy_gamma.defs.metadata import preview, share
 from spy_gamma.defs.partitions import partition_day, trading_days
 from spy_gamma.defs.resources import AnalysisConfig, FlatFilesResource, LakeResource
 from spy_gamma.sources.day_files import quotes_for_day, require
-from spy_gamma.sources.readers import read_minute_aggs, read_open_interest, read_trades
+from spy_gamma.sources.readers import read_minute_aggs, read_open_interest
+from spy_gamma.sources.spy_lines import read_spy_trades
 
 OWNERS = ["team:spy-gamma"]
 INGEST = dict(partitions_def=trading_days, group_name="ingest", owners=OWNERS, kinds={"polars", "parquet", "s3"})
@@ -19,7 +20,7 @@ def spy_trades(context: dg.AssetExecutionContext, config: AnalysisConfig, lake: 
                flatfiles: FlatFilesResource) -> dg.MaterializeResult:
     """SPY-root option trades of the target expiries with parsed expiry/right/strike, corrections dropped, sorted."""
     day = partition_day(context)
-    read = read_trades(require(flatfiles.open(), "trades", day), config.expiry_dates)
+    read = read_spy_trades(require(flatfiles.open(), "trades", day), config.expiry_dates)
     lake.lake.write("spy_trades", day, read.frame)
     return dg.MaterializeResult(metadata={
         "rows": len(read.frame), "rows_in_file": read.rows_in_file, "spy_rows": read.spy_rows,
