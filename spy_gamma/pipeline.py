@@ -13,6 +13,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import dagster as dg
+from filelock import FileLock
 
 from spy_gamma.defs.resources import AnalysisConfig, FlatFilesResource, LakeResource, default_source
 from spy_gamma.trading_calendar import next_trading_day
@@ -35,7 +36,8 @@ def dagster_instance(data_dir: Path) -> dg.DagsterInstance:
     if REPO_DAGSTER_YAML.exists() and not (home / "dagster.yaml").exists():
         shutil.copyfile(REPO_DAGSTER_YAML, home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
-    return dg.DagsterInstance.get()
+    with FileLock(str(home / ".instance.lock"), timeout=300):  # two first runs would race to create its tables
+        return dg.DagsterInstance.get()
 
 
 class SPYPositioningPipeline:
