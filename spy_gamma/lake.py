@@ -157,11 +157,9 @@ def _process_alive(pid: int) -> bool:
 
 def _connect_with_retry(path: Path, attempts: int = 40) -> duckdb.DuckDBPyConnection:
     """Open the catalog read-write, waiting out a reader outside our lock (e.g. a user's duckdb shell)."""
-    for attempt in range(attempts):
+    for _ in range(attempts - 1):
         try:
             return duckdb.connect(str(path))
         except duckdb.IOException:
-            if attempt == attempts - 1:
-                raise
             time.sleep(0.25)
-    raise AssertionError("unreachable")
+    return duckdb.connect(str(path))

@@ -12,6 +12,11 @@ _FIRST, _LAST = dt.date(2020, 1, 2), dt.date(2027, 12, 31)
 
 
 @lru_cache(maxsize=1)
+def _session_set() -> frozenset[dt.date]:
+    return frozenset(_sessions())
+
+
+@lru_cache(maxsize=1)
 def _sessions() -> tuple[dt.date, ...]:
     calendar = xcals.get_calendar("XNYS", start=_FIRST.isoformat(), end=_LAST.isoformat())
     return tuple(ts.date() for ts in calendar.sessions)
@@ -24,7 +29,7 @@ def trading_days(start: dt.date, end: dt.date) -> list[dt.date]:
 
 def is_trading_day(day: dt.date) -> bool:
     """True when NYSE holds a regular or early-close session that day."""
-    return day in set(_sessions())
+    return day in _session_set()
 
 
 def last_trading_day(on_or_before: dt.date) -> dt.date:

@@ -10,7 +10,7 @@ import dagster as dg
 from filelock import FileLock
 
 from spy_gamma.lake import Lake
-from spy_gamma.trading_calendar import analysis_window, last_trading_day, trading_days
+from spy_gamma.trading_calendar import analysis_window, last_trading_day
 
 DEFAULT_DATE = "2025-10-05"
 DEFAULT_EXPIRIES = ["2025-10-06", "2025-10-08", "2025-10-10"]
@@ -126,7 +126,3 @@ class FlatFilesResource(dg.ConfigurableResource):
                           aws_access_key_id=os.environ.get("POLYGON_S3_ACCESS_KEY"),
                           aws_secret_access_key=os.environ.get("POLYGON_S3_SECRET_KEY")).get_client()
 
-
-def simulated_days(start: str = SIMULATION_START, end: str = SIMULATION_END) -> list[dt.date]:
-    """Sessions the default simulated market covers."""
-    return trading_days(dt.date.fromisoformat(start), dt.date.fromisoformat(end))

@@ -14,7 +14,7 @@ import polars as pl
 
 from spy_gamma.quant.contracts import MULTIPLIER, occ_ticker
 from spy_gamma.quant.greeks import bsm_greeks
-from spy_gamma.report.bundle import ReportBundle
+from spy_gamma.report.bundle import POSITION_CSV_COLUMNS, ReportBundle
 
 SPOT = 669.21
 RATE, DIV_YIELD = 0.04, 0.012
@@ -421,18 +421,7 @@ def make_sample_bundle(seed: int = 7, intraday_prints: int = 1500) -> ReportBund
     greeks = _contract_greeks(book)
     exposures = _exposures_by_strike(greeks, book)
     profile = _gamma_profile(book)
-    positions = book.select(
-        "ticker",
-        "expiry",
-        "strike",
-        "right",
-        "dealer_position",
-        "customer_buy_open",
-        "customer_sell_open",
-        "customer_buy_close",
-        "customer_sell_close",
-        "open_interest",
-    )
+    positions = book.select(POSITION_CSV_COLUMNS)
     return ReportBundle(
         summary=_summary(exposures, profile, positions, book, SURFACE_DAYS),
         exposures_by_strike=exposures,

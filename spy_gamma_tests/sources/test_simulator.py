@@ -13,8 +13,8 @@ import pytest
 
 from spy_gamma.quant.contracts import is_spy_option
 from spy_gamma.sources.simulator import simulate_market
-from spy_gamma.sources.simulator.market import trading_sessions
 from spy_gamma.sources.simulator.writer import flatfile_path, truth_path
+from spy_gamma.trading_calendar import trading_days
 
 START, END = dt.date(2025, 9, 5), dt.date(2025, 9, 11)  # 5 sessions: 2 ms-clock days, then 3 exact
 SCALE = 0.004
@@ -60,7 +60,7 @@ def location_shares(price: pl.Expr, bid: pl.Expr, ask: pl.Expr) -> list[pl.Expr]
 
 def test_window_has_26_sessions():
     # NYSE sessions 2025-09-05..2025-10-10: 5 full weeks (25) + Friday Sep 5, no holidays in between
-    assert len(trading_sessions(dt.date(2025, 9, 5), dt.date(2025, 10, 10))) == 26
+    assert len(trading_days(dt.date(2025, 9, 5), dt.date(2025, 10, 10))) == 26
 
 
 def test_layout_headers_and_truth(world):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import exchange_calendars as xcals
 import numpy as np
 import polars as pl
 
@@ -24,12 +23,6 @@ DAILY_LISTING_DAYS = 40  # Mon/Wed/Fri dailies appear ~5-6 weeks before expiry
 MONTHLY_LISTING_DAYS = 150  # third-Friday monthlies are listed months ahead
 STRIKE_COVERAGE = 0.13  # listed strikes cover at least +-12% of spot, $1 apart
 SSVI_RHO, SSVI_ETA, SSVI_GAMMA = -0.7, 0.8, 0.5  # SSVI (Gatheral & Jacquier 2014) power-law skew
-
-
-def trading_sessions(start: dt.date, end: dt.date) -> list[dt.date]:
-    """NYSE sessions within [start, end] (exchange-calendars XNYS)."""
-    sessions = xcals.get_calendar("XNYS").sessions_in_range(start.isoformat(), end.isoformat())
-    return [ts.date() for ts in sessions]
 
 
 def session_open_ns(day: dt.date) -> int:

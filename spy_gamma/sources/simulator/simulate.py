@@ -32,7 +32,6 @@ from spy_gamma.sources.simulator.market import (
     minute_bars,
     next_vol_level,
     simulate_spot_day,
-    trading_sessions,
     tte_years,
 )
 from spy_gamma.sources.simulator.noise import NOISE_ROOTS, QUOTED_NOISE_ROOTS, NoiseContracts, noise_prints
@@ -45,6 +44,7 @@ from spy_gamma.sources.simulator.writer import (
     write_json,
     write_parquet,
 )
+from spy_gamma.trading_calendar import trading_days
 
 FULL_DAY_TRADES = 6_000_000  # scale=1.0: a full OPRA day
 SPY_SHARE = 0.2
@@ -228,8 +228,8 @@ def simulate_market(start: dt.date, end: dt.date, out_dir: Path, seed: int = 7, 
     """Write the flat-file layout and ``truth/`` for NYSE sessions in [start, end]; deterministic from ``seed``."""
     began = time.perf_counter()
     out_dir = Path(out_dir)
-    sessions = trading_sessions(start, end)
-    calendar = set(trading_sessions(start, end + dt.timedelta(days=200)))
+    sessions = trading_days(start, end)
+    calendar = set(trading_days(start, end + dt.timedelta(days=200)))
     structure = structure_target(start, listed_expiries(sessions[0], calendar)) if sessions else None
     world = WorldState(book=customer_book.empty_book())
     rows: dict[str, dict[str, int]] = {}
