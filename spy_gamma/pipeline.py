@@ -15,7 +15,14 @@ from pathlib import Path
 import dagster as dg
 from filelock import FileLock
 
-from spy_gamma.defs.resources import AnalysisConfig, FlatFilesResource, LakeResource, default_source
+from spy_gamma.defs.resources import (
+    SIMULATION_END,
+    SIMULATION_START,
+    AnalysisConfig,
+    FlatFilesResource,
+    LakeResource,
+    default_source,
+)
 from spy_gamma.trading_calendar import next_trading_day
 
 DAILY_STAGES = ("ingest", "classify", "greeks")
@@ -72,8 +79,8 @@ class SPYPositioningPipeline:
         if self.flatfiles.source == "simulated" and not skip_download:
             self.progress("simulate", 0, 1)
             self.flatfiles.ensure_simulated(
-                start=min(config.window[0], dt.date(2025, 9, 5)).isoformat(),
-                end=max(next_trading_day(config.as_of), dt.date(2025, 10, 10)).isoformat())
+                start=min(config.window[0].isoformat(), SIMULATION_START),
+                end=max(next_trading_day(config.as_of).isoformat(), SIMULATION_END))
             self.progress("simulate", 1, 1)
         if not skip_download:
             self._materialize_days(defs, instance, config)
