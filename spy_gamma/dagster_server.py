@@ -78,7 +78,7 @@ class DagsterServer:
         command = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(self.port), "-w", str(REPO_ROOT / "workspace.yaml")]
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=_die_with_parent)
         self._wait_until_up(timeout_s=180)
         return self
 
@@ -110,6 +110,16 @@ class DagsterServer:
         return bool(entries) and all(e["locationOrLoadError"]["__typename"] == "RepositoryLocation" for e in entries)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: Linux sends it SIGTERM when the process that started it dies, even by SIGKILL,
+    so a killed ``spy-gamma backfill`` never leaves a ``dagster dev`` behind (prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def graphql(url: str, query: str, variables: dict | None = None, timeout_s: float = 60) -> dict:
     """POST a GraphQL query to the webserver; errors raise with the server's message."""
     response = requests.post(f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=timeout_s)
@@ -120,10 +130,14 @@ def graphql(url: str, query: str, variables: dict | None = None, timeout_s: floa
     return body["data"]
 
 
-def launch_backfill(url: str, partitions: list[str], asset_keys: list[str], title: str = "spy-gamma backfill") -> str:
-    """Launch an asset backfill of ``asset_keys`` over ``partitions``; returns the backfill id."""
-    params = {"partitionNames": partitions, "assetSelection": [{"path": [key]} for key in asset_keys],
-              "fromFailure": False, "title": title}
+def launch_backfill(url: str, ranges: dict[str, tuple[str, str]], title: str = "spy-gamma backfill",
+                    tags: dict[str, str] | None = None) -> str:
+    """Launch one asset backfill: each asset key over its own (first, last) partition range; the backfill id."""
+    params = {"partitionsByAssets": [{"assetKey": {"path": [key]}, "partitions": {"range": {"start": first,
+                                                                                          "end": last}}}
+                                     for key, (first, last) in ranges.items()],
+              "fromFailure": False, "title": title,
+              "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]}
     result = graphql(url, LAUNCH, {"params": params})["launchPartitionBackfill"]
     if result["__typename"] != "LaunchBackfillSuccess":
         raise DagsterError(f"backfill refused: {result}")

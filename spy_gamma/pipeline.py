@@ -1,4 +1,9 @@
-"""Run the whole analysis in-process through Dagster: the CLI's ``run`` and the notebook entry point."""
+"""Run an analysis through the jobs the Definitions declare: the CLI's ``run`` and the Python entry point.
+
+``run_full_analysis`` materializes the window's sessions (the daily job, one single-run backfill over the
+range) and the as-of close (the as-of job) in this process, recorded in the Dagster instance under the data dir,
+so the UI shows the same runs, materializations and checks a schedule or a backfill would produce.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +12,24 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
-from multiprocessing import get_context
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
 from filelock import FileLock
 
-from spy_gamma.defs.resources import (
-    SIMULATION_END,
-    SIMULATION_START,
-    AnalysisConfig,
-    FlatFilesResource,
-    LakeResource,
-    default_source,
-)
-from spy_gamma.trading_calendar import next_trading_day
+from spy_gamma.settings import Settings
+from spy_gamma.trading_calendar import last_trading_day, next_trading_day, sessions_ending
 
-DAILY_STAGES = ("ingest", "classify", "greeks")
-WINDOW_STAGES = ("classify", "greeks", "analytics", "reports")
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
-DAY_WORKERS = 2  # sessions materialized side by side (this machine has 2 cores)
-MIN_SESSIONS_PER_WORKER = 2  # a worker process costs ~4 s of imports: not worth it for a session or two
-
 Progress = Callable[[str, int, int], None]
 # Step events still land in the instance's event log (the UI shows them); the terminal keeps warnings only.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+class PipelineError(RuntimeError):
+    """A materialization failed; the message is the failing step's own error."""
 
 
 def dagster_instance(data_dir: Path) -> dg.DagsterInstance:
@@ -48,133 +44,109 @@ def dagster_instance(data_dir: Path) -> dg.DagsterInstance:
 
 
 class SPYPositioningPipeline:
-    """Dealer positioning for SPY from flat files to the dashboard; ``run_full_analysis`` returns the summary."""
+    """Dealer positioning for SPY from flat files to the dashboard; ``run_full_analysis`` returns the summary.
+
+    ``api_key`` is the Polygon REST key (else ``POLYGON_API_KEY``); it is only ever placed in this process's
+    environment for the REST client, never logged or stored.
+    """
 
     def __init__(self, output_dir: str | Path = "reports/spy_gamma_dashboard", spot_price: float | None = None,
                  source: str | None = None, flatfiles_dir: str | Path | None = None,
                  data_dir: str | Path | None = None, progress: Progress | None = None,
-                 simulation_scale: float | None = None, window_calendar_days: int | None = None,
-                 session_workers: int = DAY_WORKERS):
+                 simulation_scale: float | None = None, api_key: str | None = None):
+        if api_key:
+            os.environ["POLYGON_API_KEY"] = api_key
+        for name, value in (("SPY_GAMMA_DATA_DIR", data_dir), ("SPY_GAMMA_SOURCE", source),
+                            ("SPY_GAMMA_FLATFILES", flatfiles_dir), ("SPY_GAMMA_SIM_SCALE", simulation_scale)):
+            if value is not None:
+                os.environ[name] = str(Path(value).resolve() if name in ("SPY_GAMMA_DATA_DIR", "SPY_GAMMA_FLATFILES")
+                                       else value)
+        self.settings = Settings.from_env()
         self.output_dir = Path(output_dir)
-        self.session_workers = session_workers  # 1: every session in this process
-        self.window_calendar_days = window_calendar_days
         self.spot_price = spot_price
-        self.data_dir = Path(data_dir or os.environ.get("SPY_GAMMA_DATA_DIR", "data"))
-        scale = {} if simulation_scale is None else {"simulation_scale": simulation_scale}
-        self.flatfiles = FlatFilesResource(source=source or default_source(), root=str(flatfiles_dir or ""),
-                                           data_dir=str(self.data_dir), **scale)
         self.progress = progress or (lambda stage, done, total: None)
-        self.run_ids: list[str] = []  # every Dagster run of the last analysis, oldest first (timings per step)
+        self.run_ids: list[str] = []  # the Dagster runs of the last analysis, oldest first
 
     def run_full_analysis(self, target_date: str | dt.date, expiry_dates: list[str | dt.date],
                           skip_download: bool = False) -> dict:
-        """Materialize every asset for the window ending at ``target_date`` and write the outputs."""
-        window = {} if self.window_calendar_days is None else {"window_calendar_days": self.window_calendar_days}
-        config = AnalysisConfig(analysis_date=str(target_date), expiries=[str(e) for e in expiry_dates],
-                                output_dir=str(self.output_dir), spot_override=self.spot_price, **window)
+        """Materialize the window's sessions and the as-of close for ``target_date``; write the outputs.
+
+        ``skip_download`` reuses the sessions already in the lake and only recomputes the as-of analysis.
+        """
+        analysis_date = dt.date.fromisoformat(str(target_date))
+        as_of = last_trading_day(analysis_date)
+        from spy_gamma.defs.partitions import WINDOW_SESSIONS
+
+        window, after = sessions_ending(as_of, WINDOW_SESSIONS), next_trading_day(as_of)
+        settings = self._settings_covering(window[0], after)
         from spy_gamma.definitions import build_defs
 
-        defs = build_defs(config, self.flatfiles, LakeResource(data_dir=str(self.data_dir)))
-        instance = dagster_instance(self.data_dir)
-        if self.flatfiles.source == "simulated" and not skip_download:
-            self.progress("simulate", 0, 1)
-            self.flatfiles.ensure_simulated(
-                start=min(config.window[0].isoformat(), SIMULATION_START),
-                end=max(next_trading_day(config.as_of).isoformat(), SIMULATION_END))
-            self.progress("simulate", 1, 1)
+        defs = build_defs(settings)
+        self._require_partition(defs, as_of)
+        instance = dagster_instance(settings.data_dir)
+        tags = {"spy_gamma/as_of": as_of.isoformat(), "spy_gamma/source": settings.source,
+                "spy_gamma/expiries": " ".join(map(str, expiry_dates)) or "rule"}
         if not skip_download:
-            self._materialize_days(defs, instance, config)
-        self._materialize(defs, instance, dg.AssetSelection.groups(*WINDOW_STAGES) - _daily(defs), None)
-        self.progress("reports", 1, 1)
+            self.progress("sessions", 0, 2)
+            first = max(window[0].isoformat(), self._partitions(defs).get_first_partition_key())
+            last = after if self._published(defs, after) else as_of
+            self._execute(defs, instance, "daily_sessions", None,
+                          {**tags, RANGE_START: first, RANGE_END: last.isoformat()})
+        self.progress("analysis", 1, 2)
+        self._execute(defs, instance, "as_of_analysis", self._run_config(analysis_date, expiry_dates),
+                      {**tags, "dagster/partition": as_of.isoformat()})
+        self.progress("analysis", 2, 2)
         return json.loads((self.output_dir / "analysis_summary.json").read_text())
 
-    def _materialize_days(self, defs: dg.Definitions, instance: dg.DagsterInstance, config: AnalysisConfig) -> None:
-        """Open interest of every session first (and of the one after the window, when published): classifying day d
-        splits opens from closes with OI(d) and OI(d+1). Then the other daily assets, ``session_workers`` at once."""
-        window, after = config.window, next_trading_day(config.as_of)
-        oi_days = [*window, after] if self.flatfiles.open().available("open_interest", after) else window
-        workers = min(self.session_workers, os.cpu_count() or 1, len(window) // MIN_SESSIONS_PER_WORKER)
-        with _session_runs(workers, defs, instance, (config, self.flatfiles, self.data_dir)) as run:
-            for job, days in (("open_interest", oi_days), ("sessions", window)):
-                for done, (day, run_id) in enumerate(zip(days, run(job, days)), start=1):
-                    self.run_ids.append(run_id)
-                    self.progress(f"{job.replace('_', ' ')} {day}", done, len(days))
+    def _settings_covering(self, first: dt.date, last: dt.date) -> Settings:
+        """The settings, with the simulated market (when it is the source) extended to cover [first, last].
 
-    def _materialize(self, defs, instance, selection, partition_key: str | None) -> None:
-        job = dg.define_asset_job("spy_gamma_run", selection=selection)
-        resolved = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def("spy_gamma_run")
-        self.run_ids.append(_execute(resolved, instance, partition_key))
+        The extended range goes to the environment before the Definitions load, so the partitions cover it.
+        """
+        settings = self.settings
+        if settings.source != "simulated":
+            return settings
+        settings = replace(settings, sim_start=min(settings.sim_start, first), sim_end=max(settings.sim_end, last))
+        from spy_gamma.defs.resources import resources_for
 
+        self.progress("simulate", 0, 1)
+        resources_for(settings)["flatfiles"].ensure_simulated(settings.sim_start, settings.sim_end)
+        os.environ["SPY_GAMMA_SIM_START"], os.environ["SPY_GAMMA_SIM_END"] = (
+            settings.sim_start.isoformat(), settings.sim_end.isoformat())
+        return settings
 
-class _SessionRunner:
-    """The daily jobs resolved once per process: ``open_interest`` alone, and ``sessions`` (the other daily assets)."""
+    @staticmethod
+    def _partitions(defs: dg.Definitions) -> dg.PartitionsDefinition:
+        return defs.resolve_asset_graph().get(dg.AssetKey("spy_trades")).partitions_def
 
-    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance):
-        open_interest = dg.AssetSelection.assets("open_interest")
-        jobs = [dg.define_asset_job("open_interest", selection=open_interest),
-                dg.define_asset_job("sessions", selection=_daily(defs) - open_interest)]
-        resolved = dg.Definitions.merge(defs, dg.Definitions(jobs=jobs))
-        self.jobs = {job.name: resolved.resolve_job_def(job.name) for job in jobs}
-        self.instance = instance
+    def _require_partition(self, defs: dg.Definitions, as_of: dt.date) -> None:
+        """A clear error when the as-of close is not one of the partitions (outside where the data is)."""
+        partitions = self._partitions(defs)
+        if not partitions.has_partition_key(as_of.isoformat()):
+            raise PipelineError(f"{as_of} is not a partition: the partitions run from "
+                                f"{partitions.get_first_partition_key()} to {partitions.get_last_partition_key()} "
+                                "(where the data starts and ends; see SPY_GAMMA_PARTITIONS_START)")
 
-    def run(self, job: str, day: dt.date) -> str:
-        """Materialize one session; the run id."""
-        return _execute(self.jobs[job], self.instance, day.isoformat())
+    def _published(self, defs: dg.Definitions, day: dt.date) -> bool:
+        """Whether ``day`` is a partition and its trades file exists (its OI file is the OI at the as-of close)."""
+        flatfiles = defs.resources["flatfiles"]
+        return self._partitions(defs).has_partition_key(day.isoformat()) and flatfiles.open().available("trades", day)
 
+    def _run_config(self, analysis_date: dt.date, expiry_dates: list) -> dict:
+        scope = {"expiries": [str(e) for e in expiry_dates], "spot": self.spot_price}
+        report = {"output_dir": str(self.output_dir.resolve()), "analysis_date": analysis_date.isoformat()}
+        return {**QUIET_CONSOLE, "ops": {"target_expiries": {"config": scope}, "dashboard": {"config": report}}}
 
-_worker_runner: _SessionRunner | None = None  # one per pool process, built by its initializer
-
-
-def _start_worker(config: dict, flatfiles: dict, data_dir: Path) -> None:
-    """Pool initializer; the resources travel as their field values (Dagster resources do not pickle)."""
-    from spy_gamma.definitions import build_defs
-
-    global _worker_runner
-    defs = build_defs(AnalysisConfig(**config), FlatFilesResource(**flatfiles), LakeResource(data_dir=str(data_dir)))
-    _worker_runner = _SessionRunner(defs, dagster_instance(data_dir))
-
-
-def _run_in_worker(job: str, day: dt.date) -> str:
-    return _worker_runner.run(job, day)
-
-
-@contextmanager
-def _session_runs(workers: int, defs: dg.Definitions, instance: dg.DagsterInstance, resources: tuple):
-    """``run(job, days)`` yielding run ids in day order: here, or ``workers`` sessions at a time in spawned processes
-    (sessions are independent once their open interest is in the lake, and Dagster's storage takes concurrent runs;
-    Dagster's in-process execution is not thread-safe). Scripts using processes need ``if __name__ == "__main__"``."""
-    if workers <= 1:
-        runner = _SessionRunner(defs, instance)
-        yield lambda job, days: (runner.run(job, day) for day in days)
-        return
-    config, flatfiles, data_dir = resources
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
-                             initargs=(config.model_dump(), flatfiles.model_dump(), data_dir)) as pool:
-        try:
-            yield lambda job, days: pool.map(_run_in_worker, [job] * len(days), days)
-        except BaseException:
-            pool.shutdown(cancel_futures=True)  # a failed session stops the sessions not started yet
-            raise
-
-
-def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, partition_key: str | None) -> str:
-    """Run a job in this process; its run id, or PipelineError with the failing step's own message."""
-    result = job.execute_in_process(run_config=QUIET_CONSOLE, instance=instance, partition_key=partition_key,
-                                    raise_on_error=False)
-    if not result.success:
-        raise PipelineError(_first_failure(result))
-    return result.run_id
-
-
-def _daily(defs: dg.Definitions) -> dg.AssetSelection:
-    """Assets partitioned by trading day."""
-    graph = defs.resolve_asset_graph()
-    return dg.AssetSelection.assets(*[key for key in graph.get_all_asset_keys()
-                                      if graph.get(key).partitions_def is not None])
-
-
-class PipelineError(RuntimeError):
-    """A materialization failed; the message is the failing step's own error."""
+    def _execute(self, defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, run_config: dict | None,
+                 tags: dict[str, str]) -> None:
+        """Run a declared job in this process; PipelineError with the failing step's own message."""
+        partition = tags.pop("dagster/partition", None)
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            run_config=run_config or QUIET_CONSOLE, instance=instance, partition_key=partition, tags=tags,
+            raise_on_error=False)
+        self.run_ids.append(result.run_id)
+        if not result.success:
+            raise PipelineError(_first_failure(result))
 
 
 def _first_failure(result: dg.ExecuteInProcessResult) -> str:

@@ -1,142 +1,169 @@
-"""Accuracy bench on the simulator's truth: trade signing per rule, open/close, dealer position recovery."""
+"""``spy-gamma bench accuracy``: the product against the simulator's truth over many randomized markets.
+
+Each market draws its microstructure from a seed (quote ages, print locations, whether size, depth, tick and
+inside prints carry information at all, crosses and their codes, books the naive open-interest convention gets
+right or wrong, inventory opened before the window) and runs the whole product on it. Per market, against the
+truth at the as-of close, for the target expiries' contracts:
+
+- dealer positions: correlation and WAPE (sum |est - true| / sum |true|) of ours and of the plain quote rule
+  (above the mid a customer buy, below a sell, mid prints unsigned, crosses with a cross code left out, no start
+  inventory);
+- total dealer GEX (true positions priced with the same vols): sign hit, relative error, whether the 90% band
+  holds it; the flip's error in dollars.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from spy_gamma.defs.resources import AnalysisConfig, FlatFilesResource
-from spy_gamma.lake import Lake
-from spy_gamma.quant.classify import RULES, sign_trades
+from spy_gamma.quant.book import dealer_book
+from spy_gamma.quant.exposure import contract_exposures, gamma_flip, gamma_profile
+from spy_gamma.settings import DEFAULT_DIVIDEND_YIELD, DEFAULT_RATE
 
-PUBLISHED = "quote rule ~62-64% (modern ISE/CBOE), Lee-Ready ~64%, GSU stack 73-75%, ML 74-76%"
-
-
-def print_location() -> pl.Expr:
-    """Where a print sat against its prevailing NBBO: at_or_outside, mid, inside, or unquoted."""
-    bid, ask, price = pl.col("bid_price"), pl.col("ask_price"), pl.col("price")
-    mid = (bid + ask) / 2
-    return (pl.when(pl.col("quote_state") == "unquoted").then(pl.lit("unquoted"))
-            .when((price >= ask - 1e-9) | (price <= bid + 1e-9)).then(pl.lit("at_or_outside"))
-            .when((price - mid).abs() < 1e-9).then(pl.lit("mid"))
-            .otherwise(pl.lit("inside")))
+AS_OF = dt.date(2025, 10, 3)
+SIM_START, SIM_END = dt.date(2025, 9, 2), dt.date(2025, 10, 6)
+FIRST_SEED = 1000
+SCALE = 0.004  # ~4,900 SPY prints a session: small enough for 20 markets in minutes, large enough to fit
+WORKERS = 2
 
 
-def side_accuracy(classified: pl.DataFrame, truth: pl.DataFrame) -> dict[str, dict]:
-    """Per rule: share of all trades signed correctly (unknown counts as wrong), overall and by print location."""
-    base = classified.drop("customer_side", "side_confidence", "side_rule").join(
-        truth.select("date", "file_row", pl.col("customer_side").alias("true_side")), on=["date", "file_row"])
-    base = base.with_columns(print_location().alias("location")).sort("ticker", "sip_timestamp")
-    results = {}
-    for name in RULES:
-        signed = sign_trades(base, name).with_columns((pl.col("customer_side") == pl.col("true_side")).alias("ok"))
-        by_location = dict(signed.group_by("location").agg(pl.col("ok").mean()).iter_rows())
-        decided = float((signed["customer_side"] != 0).mean())
-        # Published studies count an undecided trade as a coin flip; "overall" counts it as wrong.
-        results[name] = {"overall": float(signed["ok"].mean()), "decided_share": decided,
-                         "overall_coin_flip": float(signed["ok"].mean()) + 0.5 * (1.0 - decided),
-                         **{loc: float(v) for loc, v in sorted(by_location.items())}}
-    return results
-
-
-def confidence_calibration(classified: pl.DataFrame, truth: pl.DataFrame) -> list[dict]:
-    """The default rule's stated confidence against its observed accuracy, by confidence decile band."""
-    joined = classified.join(truth.select("date", "file_row", pl.col("customer_side").alias("true_side")),
-                             on=["date", "file_row"]).filter(pl.col("customer_side") != 0)
-    bands = (joined.with_columns((pl.col("side_confidence") * 10).floor().clip(5, 9).alias("band"))
-             .group_by("band").agg(pl.len().alias("trades"), pl.col("side_confidence").mean().alias("stated"),
-                                   (pl.col("customer_side") == pl.col("true_side")).mean().alias("observed"))
-             .sort("band"))
-    return [{"band": f"{b / 10:.1f}-{(b + 1) / 10:.1f}", "trades": n, "stated": stated, "observed": observed}
-            for b, n, stated, observed in bands.iter_rows()]
-
-
-def open_close_accuracy(classified: pl.DataFrame, truth: pl.DataFrame) -> dict[str, float]:
-    """Share of trades whose open/close tag (and whose BTO/STO/BTC/STC) matches the truth."""
-    joined = classified.join(truth.select("date", "file_row", pl.col("open_close").alias("true_oc")),
-                             on=["date", "file_row"])
-    opening = joined["open_close"].is_in(["BTO", "STO"])
-    true_opening = joined["true_oc"].is_in(["BTO", "STO"])
-    return {"open_vs_close": float((opening == true_opening).mean()),
-            "four_way": float((joined["open_close"] == joined["true_oc"]).mean())}
-
-
-def position_recovery(estimated: pl.DataFrame, truth: pl.DataFrame) -> dict[str, dict]:
-    """Per expiry (and all): correlation and |error|-weighted error of dealer positions against the truth."""
-    joined = truth.select("ticker", "expiry", pl.col("dealer_position").alias("true_position")).join(
-        estimated.select("ticker", "dealer_position"), on="ticker", how="full", coalesce=True).fill_null(0)
-    groups = {"all": joined, **{str(e): g for (e,), g in joined.partition_by("expiry", as_dict=True).items() if e}}
-    return {name: _recovery(g) for name, g in sorted(groups.items())}
-
-
-def _recovery(frame: pl.DataFrame) -> dict:
-    est, true = frame["dealer_position"].to_numpy().astype(float), frame["true_position"].to_numpy().astype(float)
-    corr = float(np.corrcoef(est, true)[0, 1]) if len(est) > 2 and est.std() > 0 and true.std() > 0 else float("nan")
-    return {"contracts": len(frame), "correlation": corr,
-            "weighted_abs_error": float(np.abs(est - true).sum() / max(np.abs(true).sum(), 1.0)),
-            "true_gross": float(np.abs(true).sum()), "estimated_gross": float(np.abs(est).sum())}
-
-
-def run_accuracy_bench(json_path: Path | None = None, data_dir: Path | None = None) -> dict:
-    """Run the default analysis on the simulated market, then score it against the truth; write JSON + Markdown."""
-    from spy_gamma.pipeline import SPYPositioningPipeline
-
-    data_dir = Path(data_dir or os.environ.get("SPY_GAMMA_DATA_DIR", "data"))
-    config = AnalysisConfig()
-    with tempfile.TemporaryDirectory() as output:
-        SPYPositioningPipeline(output_dir=output, source="simulated", data_dir=data_dir).run_full_analysis(
-            config.analysis_date, config.expiries)
-    lake, truth_root = Lake(data_dir), FlatFilesResource(source="simulated", data_dir=str(data_dir)).local_root / "truth"
-    classified = lake.read_days("classified_trades", config.window)
-    truth = _truth_trades(truth_root, config.window)
-    true_positions = pl.read_parquet(truth_root / "positions" / f"{config.as_of}.parquet").filter(
-        pl.col("expiry").is_in(config.expiry_dates))
-    estimated = lake.read("dealer_positions").filter(pl.col("date") == config.as_of)
-    result = {"as_of": str(config.as_of), "trades": len(classified), "published_reference": PUBLISHED,
-              "side_accuracy": side_accuracy(classified, truth),
-              "confidence_calibration": confidence_calibration(classified, truth),
-              "open_close_accuracy": open_close_accuracy(classified, truth),
-              "position_recovery": position_recovery(estimated, true_positions)}
-    _write(result, json_path or Path("reports/bench/accuracy.json"))
+def run_accuracy_bench(markets: int = 20, json_path: Path | None = None, data_dir: Path | None = None,
+                       scale: float = SCALE, workers: int = WORKERS) -> dict:
+    """Simulate and analyse ``markets`` randomized markets (two at a time), score each, write JSON + Markdown."""
+    bench_dir = Path(data_dir or os.environ.get("SPY_GAMMA_DATA_DIR", "data")) / "bench" / "accuracy"
+    seeds = [FIRST_SEED + i for i in range(markets)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        rows = list(pool.map(score_market, seeds, [bench_dir] * markets, [scale] * markets))
+    result = {"as_of": AS_OF.isoformat(), "scale": scale, "markets": rows, "aggregate": aggregate(rows)}
+    write_result(result, json_path or Path("reports/bench/accuracy.json"))
     return result
 
 
-def _truth_trades(truth_root: Path, days: list[dt.date]) -> pl.DataFrame:
-    return pl.concat([pl.read_parquet(truth_root / "trades" / f"{d}.parquet").with_columns(pl.lit(d).alias("date"))
-                      for d in days])
+def score_market(seed: int, bench_dir: Path, scale: float) -> dict:
+    """Simulate one randomized market, run the product on it (source: its files), and score it."""
+    from spy_gamma.pipeline import SPYPositioningPipeline
+    from spy_gamma.sources.simulator import simulate_market
+    from spy_gamma.sources.simulator.params import MarketParams
+
+    root = bench_dir / f"market_{seed}"
+    flatfiles, data = root / "flatfiles", root / "data"
+    params = MarketParams.draw(seed)
+    if not (flatfiles / "truth" / "market.json").exists():
+        simulate_market(SIM_START, SIM_END, flatfiles, seed=seed, scale=scale, params=params)
+    pipeline = SPYPositioningPipeline(output_dir=root / "out", source="local", flatfiles_dir=flatfiles, data_dir=data)
+    summary = pipeline.run_full_analysis(AS_OF, [])
+    market = json.loads((flatfiles / "truth" / "market.json").read_text())
+    return {"seed": seed, "params": market["params"], **score(data, flatfiles / "truth", summary)}
 
 
-def _write(result: dict, json_path: Path) -> None:
+def score(data: Path, truth_root: Path, summary: dict) -> dict:
+    """Positions (ours, quote rule) and GEX figures against the truth at the as-of close."""
+    from spy_gamma.lake import Lake
+
+    lake = Lake(data)
+    expiries = lake.read("target_expiries", AS_OF)["expiry"].to_list()
+    truth = pl.read_parquet(truth_root / "positions" / f"{AS_OF}.parquet").filter(pl.col("expiry").is_in(expiries))
+    ours = lake.read("dealer_positions", AS_OF).filter(pl.col("expiry").is_in(expiries))
+    quote = quote_rule_positions(lake, expiries)
+    chain = lake.read("contract_iv", AS_OF)
+    spot = summary["spot"]
+    true_book = dealer_book(truth.with_columns(pl.col("dealer_position").cast(pl.Float64)), chain, AS_OF)
+    true_gex = float(contract_exposures(true_book, spot, DEFAULT_RATE, DEFAULT_DIVIDEND_YIELD)["gex"].sum())
+    true_flip = gamma_flip(true_book, spot, DEFAULT_RATE, DEFAULT_DIVIDEND_YIELD,
+                           gamma_profile(true_book, spot, DEFAULT_RATE, DEFAULT_DIVIDEND_YIELD))
+    band = summary["total_gex_band"]
+    ours_gex, flip = summary["total_gex"], summary["gamma_flip"]
+    return {
+        "ours": recovery(ours, truth), "quote_rule": recovery(quote, truth),
+        "true_total_gex": true_gex, "total_gex": ours_gex, "band": band,
+        "gex_sign_right": bool(np.sign(ours_gex) == np.sign(true_gex)),
+        "gex_relative_error": abs(ours_gex - true_gex) / max(abs(true_gex), 1.0),
+        "band_covers_truth": bool(band["p05"] <= true_gex <= band["p95"]),
+        "band_excludes_zero": bool(band["p05"] > 0 or band["p95"] < 0),
+        "true_flip": true_flip, "flip": flip,
+        "flip_error_usd": None if flip is None or true_flip is None else abs(flip - true_flip),
+        "regime": summary["regime"]["label"], "prob_dealers_long_gamma": summary["prob_dealers_long_gamma"]}
+
+
+def quote_rule_positions(lake, expiries: list[dt.date]) -> pl.DataFrame:
+    """The plain quote rule's dealer positions over the window: -sign(price - mid) x size, mids unsigned, crosses
+    with a cross code left out, starting flat."""
+    from spy_gamma.defs.partitions import window_sessions
+
+    prints = lake.read_days("classified_trades", window_sessions(AS_OF), missing_ok=True)
+    return (prints.filter(pl.col("expiry").is_in(expiries))
+            .group_by("ticker").agg((-pl.col("quote_vote").cast(pl.Float64) * pl.col("size") * pl.col("p_dealer"))
+                                    .sum().alias("dealer_position")))
+
+
+def recovery(estimated: pl.DataFrame, truth: pl.DataFrame) -> dict:
+    """Correlation and WAPE of estimated against true dealer positions over the union of their contracts."""
+    joined = truth.select("ticker", pl.col("dealer_position").cast(pl.Float64).alias("true")).join(
+        estimated.select("ticker", pl.col("dealer_position").cast(pl.Float64)), on="ticker", how="full",
+        coalesce=True).fill_null(0.0)
+    est, true = joined["dealer_position"].to_numpy(), joined["true"].to_numpy()
+    usable = est.std() > 0 and true.std() > 0
+    return {"contracts": joined.height, "correlation": float(np.corrcoef(est, true)[0, 1]) if usable else 0.0,
+            "wape": float(np.abs(est - true).sum() / max(np.abs(true).sum(), 1.0)),
+            "slope": float((est * true).sum() / max((true * true).sum(), 1.0))}
+
+
+def informative(params: dict) -> bool:
+    """Whether any signal beyond the quote carries information in a market."""
+    return any(params.get(flag) for flag in ("size_informative", "depth_informative", "tick_informative",
+                                             "inside_informative"))
+
+
+def aggregate(rows: list[dict]) -> dict:
+    """The goals of the bench: median corr/WAPE gains over the quote rule, worst losses, band coverage, signs."""
+    corr_gain = np.array([r["ours"]["correlation"] - r["quote_rule"]["correlation"] for r in rows])
+    wape_gain = np.array([r["quote_rule"]["wape"] - r["ours"]["wape"] for r in rows])
+    signal = np.array([informative(r["params"]) for r in rows])
+    excludes = [r for r in rows if r["band_excludes_zero"]]
+    flips = [r["flip_error_usd"] for r in rows if r["flip_error_usd"] is not None]
+    return {"markets": len(rows), "median_corr_gain": float(np.median(corr_gain)),
+            "median_wape_gain": float(np.median(wape_gain)),
+            "worst_corr_gain": float(corr_gain.min()), "worst_wape_gain": float(wape_gain.min()),
+            "informative_markets": int(signal.sum()),
+            "beats_on_every_informative_market": bool(((corr_gain > 0) & (wape_gain > 0))[signal].all()),
+            "band_coverage": float(np.mean([r["band_covers_truth"] for r in rows])),
+            "sign_right_share": float(np.mean([r["gex_sign_right"] for r in rows])),
+            "sign_right_where_band_excludes_zero": float(np.mean([r["gex_sign_right"] for r in excludes]))
+            if excludes else None,
+            "median_gex_relative_error": float(np.median([r["gex_relative_error"] for r in rows])),
+            "median_flip_error_usd": float(np.median(flips)) if flips else None}
+
+
+def write_result(result: dict, json_path: Path) -> None:
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=2, default=str))
     json_path.with_suffix(".md").write_text(markdown_table(result))
 
 
 def markdown_table(result: dict) -> str:
-    """The bench as Markdown: one row per signing rule, then open/close and position recovery."""
-    locations = ["at_or_outside", "inside", "mid", "unquoted"]
-    lines = [f"# Accuracy on the simulated market (as of {result['as_of']}, {result['trades']:,} trades)", "",
-             f"Published reference: {result['published_reference']}.", "",
-             "| rule | overall | undecided as coin flip | decided | " + " | ".join(locations) + " |",
-             "|---" * (4 + len(locations)) + "|"]
-    for rule, acc in sorted(result["side_accuracy"].items(), key=lambda kv: -kv[1]["overall"]):
-        cells = [f"{100 * acc.get(loc, float('nan')):.1f}%" for loc in locations]
-        lines.append(f"| {rule} | {100 * acc['overall']:.1f}% | {100 * acc['overall_coin_flip']:.1f}% | "
-                     f"{100 * acc['decided_share']:.1f}% | " + " | ".join(cells) + " |")
-    lines += ["", "Default rule: stated confidence vs observed accuracy", "",
-              "| confidence | trades | stated | observed |", "|---|---|---|---|"]
-    lines += [f"| {c['band']} | {c['trades']:,} | {100 * c['stated']:.1f}% | {100 * c['observed']:.1f}% |"
-              for c in result["confidence_calibration"]]
-    oc = result["open_close_accuracy"]
-    lines += ["", (f"Open/close: {100 * oc['open_vs_close']:.1f}% right (open vs close), "
-                   f"{100 * oc['four_way']:.1f}% right on BTO/STO/BTC/STC."), "",
-              "| expiry | contracts | correlation | weighted abs error |", "|---|---|---|---|"]
-    lines += [f"| {e} | {r['contracts']} | {r['correlation']:.3f} | {100 * r['weighted_abs_error']:.1f}% |"
-              for e, r in result["position_recovery"].items()]
+    """One row per market and the aggregate goals."""
+    lines = [f"# Accuracy over {len(result['markets'])} randomized markets (as of {result['as_of']}, "
+             f"scale {result['scale']})", "",
+             "| seed | informative | corr ours | corr quote | WAPE ours | WAPE quote | true GEX $bn | ours $bn | "
+             "90% band $bn | covers | sign | flip err $ |", "|---" * 12 + "|"]
+    for r in result["markets"]:
+        band = r["band"]
+        lines.append(
+            f"| {r['seed']} | {'yes' if informative(r['params']) else 'no'} | {r['ours']['correlation']:.3f} | "
+            f"{r['quote_rule']['correlation']:.3f} | {r['ours']['wape']:.3f} | {r['quote_rule']['wape']:.3f} | "
+            f"{r['true_total_gex'] / 1e9:.2f} | {r['total_gex'] / 1e9:.2f} | {band['p05'] / 1e9:.2f} .. "
+            f"{band['p95'] / 1e9:.2f} | {'yes' if r['band_covers_truth'] else 'no'} | "
+            f"{'right' if r['gex_sign_right'] else 'wrong'} | "
+            f"{'' if r['flip_error_usd'] is None else format(r['flip_error_usd'], '.2f')} |")
+    lines += ["", "| aggregate | value |", "|---|---|"]
+    lines += [f"| {key} | {value:.3f} |" if isinstance(value, float) else f"| {key} | {value} |"
+              for key, value in result["aggregate"].items()]
     return "\n".join(lines) + "\n"

@@ -1,15 +1,16 @@
-"""Jobs: the daily partitioned stages and the window analytics that follow them."""
+"""Jobs: a session's daily assets, and an as-of close's analysis (each partitioned by NYSE trading day)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-daily_job = dg.define_asset_job(
-    "daily_ingest_classify", selection=dg.AssetSelection.groups("ingest", "classify", "greeks")
-    - dg.AssetSelection.assets("dealer_positions"),
-    description="One trading day: ingest, pair and classify trades, closing vols.")
+DAILY_GROUPS = ("ingest", "classify", "greeks")
+AS_OF_GROUPS = ("analytics", "reports")
 
-window_job = dg.define_asset_job(
-    "window_analytics", selection=dg.AssetSelection.assets("dealer_positions")
-    | dg.AssetSelection.groups("analytics", "reports"),
-    description="Positions over the window, exposures, gamma profile, structure and the dashboard.")
+daily_job = dg.define_asset_job(
+    "daily_sessions", selection=dg.AssetSelection.groups(*DAILY_GROUPS),
+    description="Sessions: ingest trades, quotes, minute bars and open interest; classify prints; closing vols.")
+
+as_of_job = dg.define_asset_job(
+    "as_of_analysis", selection=dg.AssetSelection.groups(*AS_OF_GROUPS),
+    description="An as-of close: positions over its window, exposures, levels with bands, history and the dashboard.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,3 +36,14 @@ def stopwatch(timings: dict[str, float], name: str):
     start = time.perf_counter()
     yield
     timings[name] = round(time.perf_counter() - start, 3)
+
+
+def jsonable(value):
+    """Dataclasses, dates and NumPy scalars as JSON values (a ``json.dumps`` default)."""
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

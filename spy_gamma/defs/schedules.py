@@ -1,28 +1,28 @@
-"""Before the open: materialize the latest published trading day, then the window analytics."""
-
+"""Before the open: materialize the latest published session once its flat files exist."""
 
 import datetime as dt
 import os
 
 import dagster as dg
 
-from spy_gamma.defs.jobs import daily_job, window_job
-from spy_gamma.defs.partitions import latest_published_day
+from spy_gamma.defs.jobs import daily_job
+from spy_gamma.defs.partitions import latest_published_day, trading_days
+from spy_gamma.defs.resources import FlatFilesResource
 
-MORNING_CRON = os.environ.get("SPY_GAMMA_SCHEDULE_CRON", "30 6 * * 1-5")  # 06:30 ET, flat files land overnight
+MORNING_CRON = os.environ.get("SPY_GAMMA_SCHEDULE_CRON", "30 6 * * 1-5")  # 06:30 ET: flat files land overnight
 
 
 @dg.schedule(job=daily_job, cron_schedule=MORNING_CRON, execution_timezone="America/New_York",
              default_status=dg.DefaultScheduleStatus.STOPPED)
-def morning_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """The previous session's partition, once its flat files are published."""
+def morning_daily(context: dg.ScheduleEvaluationContext, flatfiles: FlatFilesResource):
+    """The partition key of the latest published session; a skip with the reason when its files are not there."""
     today = context.scheduled_execution_time.date() if context.scheduled_execution_time else dt.date.today()
-    day = latest_published_day(today).isoformat()
-    return dg.RunRequest(run_key=f"daily-{day}", partition_key=day)
-
-
-@dg.schedule(job=window_job, cron_schedule=os.environ.get("SPY_GAMMA_WINDOW_CRON", "15 7 * * 1-5"),
-             execution_timezone="America/New_York", default_status=dg.DefaultScheduleStatus.STOPPED)
-def morning_window(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """Positions, exposures and the dashboard after the daily partition has landed."""
-    return dg.RunRequest(run_key=f"window-{context.scheduled_execution_time:%Y-%m-%d}")
+    day = latest_published_day(today)
+    key = day.isoformat()
+    if not trading_days.has_partition_key(key):
+        return dg.SkipReason(f"{key} is outside the partitions ({trading_days.get_first_partition_key()} .. "
+                             f"{trading_days.get_last_partition_key()})")
+    source = flatfiles.open()
+    if not source.available("trades", day):
+        return dg.SkipReason(f"{source.location('trades', day)} is not published yet")
+    return dg.RunRequest(run_key=f"daily-{key}", partition_key=key, tags={"spy_gamma/trigger": "morning_daily"})

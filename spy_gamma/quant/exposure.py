@@ -2,7 +2,10 @@
 
 Units and signs follow ARCHITECTURE §4: positions in contracts (x100 shares), ``dealer_position > 0`` = dealers
 long, every $ figure from the dealer's perspective. A *book* is one row per contract with
-``ticker, expiry, strike, right (C/P), dealer_position, open_interest, iv, tte_years``; spot, r, q are scalars.
+``ticker, expiry, strike, right (C/P), dealer_position, open_interest, iv, tte_years`` and optionally ``carry_q``,
+the continuous carry that puts spot on the forward the contract's vol was implied against (``book.dealer_book``):
+each contract is priced at its own carry where the book has one, at the scalar q otherwise, so the forward moves
+with spot at that carry when a profile re-prices the book. spot, r, q are scalars.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ ONE_VOL_POINT = 0.01
 DAYS_PER_YEAR = 365.0
 PROFILE_CHUNK = 2048  # contracts per (contracts x grid) block: ~7 MB per float64 block at 450 grid points
 HEDGE_SPOT_MOVES_PCT = (-2.0, -1.0, -0.5, 0.5, 1.0, 2.0)
+FLIP_SEARCH_PCT = 0.25  # the flip is looked for up to +-25% from spot (beyond the +-7% profile): SPY's largest
+#                         multi-day moves (2020, 2008) stay inside it, so "no flip" means none within a crash
 
 
 def _live(book: pl.DataFrame) -> pl.DataFrame:
@@ -32,19 +37,22 @@ def _live(book: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _columns(book: pl.DataFrame) -> tuple[np.ndarray, ...]:
-    """Share units (position x 100), strike, tte, iv and the call flag as arrays."""
+def _columns(book: pl.DataFrame, q: float) -> tuple[np.ndarray, ...]:
+    """Share units (position x 100), strike, tte, iv, carry (``carry_q`` where present, else q), call flag."""
+    carry = (book["carry_q"].cast(pl.Float64).fill_null(q).to_numpy() if "carry_q" in book.columns
+             else np.full(book.height, q, dtype=np.float64))
     return (
         book["dealer_position"].cast(pl.Float64).to_numpy() * MULTIPLIER,
         book["strike"].cast(pl.Float64).to_numpy(),
         book["tte_years"].cast(pl.Float64).to_numpy(),
         book["iv"].cast(pl.Float64).to_numpy(),
+        carry,
         (book["right"] == "C").to_numpy(),
     )
 
 
 def contract_exposures(book: pl.DataFrame, spot: float, r: float, q: float) -> pl.DataFrame:
-    """The book plus per-share BSM Greeks and the dealer $ exposures of each contract at ``spot``.
+    """The book plus per-share BSM Greeks and the dealer $ exposures of each contract at ``spot`` (own carry).
 
     gex = pos*100*gamma*S^2*1%  ($ delta change per 1% move)   dex = pos*100*delta*S  ($ delta notional)
     vex = pos*100*vanna*S*1%    ($ delta change per vol point) cex = pos*100*charm*S/365 ($ delta change per day)
@@ -52,9 +60,9 @@ def contract_exposures(book: pl.DataFrame, spot: float, r: float, q: float) -> p
     speed_ex = pos*100*speed*S*1% * S^2*1%: $ change in gex per 1% up-move from gamma's own change, the S^2
     scale held at today's spot (the gamma profile's full slope per 1% adds 2*gex*1% for that rescaling).
     """
-    units, strike, tte, iv, is_call = _columns(book)
+    units, strike, tte, iv, carry, is_call = _columns(book, q)
     with np.errstate(divide="ignore", invalid="ignore"):  # unusable iv/tte give NaN Greeks and zero exposure
-        greeks = bsm_greeks(spot, strike, tte, r, q, iv, is_call)
+        greeks = bsm_greeks(spot, strike, tte, r, carry, iv, is_call)
     return book.with_columns(
         *(pl.Series(name, greeks[name]) for name in ("delta", "gamma", "vanna", "charm", "vomma", "speed")),
         pl.Series("gex", units * greeks["gamma"] * spot**2 * ONE_PCT),
@@ -98,30 +106,47 @@ def spot_grid(spot: float, grid_pct: float = 0.07, step: float = 0.25) -> np.nda
     return np.round(np.arange(low, high + step / 2, step), 10)
 
 
-def _gex_matrix(units, strike, tte, iv, grid: np.ndarray, r: float, q: float) -> np.ndarray:
-    """Dealer gex of each contract (rows) re-priced at each grid spot (columns), own iv and time held fixed."""
-    gamma = bsm_gamma(grid[None, :], strike[:, None], tte[:, None], r, q, iv[:, None])
+def _gex_matrix(units, strike, tte, iv, carry, grid: np.ndarray, r: float) -> np.ndarray:
+    """Dealer gex of each contract (rows) re-priced at each grid spot (columns), own iv, carry and time held fixed."""
+    gamma = bsm_gamma(grid[None, :], strike[:, None], tte[:, None], r, carry[:, None], iv[:, None])
     return units[:, None] * gamma * grid[None, :] ** 2 * ONE_PCT
+
+
+def unit_gex_matrix(book: pl.DataFrame, spots: np.ndarray, r: float, q: float) -> np.ndarray:
+    """(contracts x spots) dealer gex of a position of one contract in each row of ``book``, re-priced at each
+    spot (own iv, carry and time held fixed); 0 where a row has no usable vol or time."""
+    one = book.with_columns(pl.lit(1).alias("dealer_position"))
+    _, strike, tte, iv, carry, _ = _columns(one, q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        matrix = _gex_matrix(np.full(one.height, float(MULTIPLIER)), strike, tte, iv, carry, np.asarray(spots), r)
+    usable = (iv > 0) & (tte > 0) & np.isfinite(iv) & np.isfinite(tte)
+    return np.where(usable[:, None] & np.isfinite(matrix), matrix, 0.0)
+
+
+def _gex_by_expiry(live: pl.DataFrame, grid: np.ndarray, r: float, q: float) -> tuple[list, np.ndarray]:
+    """(sorted expiries, their dealer gex at each grid spot): (contracts x grid) blocks of PROFILE_CHUNK contracts
+    folded into expiries by a one-hot product."""
+    expiries = sorted(live["expiry"].unique().to_list())
+    expiry_index = live["expiry"].replace_strict(expiries, list(range(len(expiries))),
+                                                 return_dtype=pl.Int64).to_numpy()
+    columns = _columns(live, q)
+    per_expiry = np.zeros((len(expiries), grid.size))
+    for start in range(0, live.height, PROFILE_CHUNK):
+        chunk = slice(start, start + PROFILE_CHUNK)
+        one_hot = np.eye(len(expiries))[expiry_index[chunk]]
+        per_expiry += one_hot.T @ _gex_matrix(*(c[chunk] for c in columns[:5]), grid, r)
+    return expiries, per_expiry
 
 
 def gamma_profile(book: pl.DataFrame, spot: float, r: float, q: float,
                   grid_pct: float = 0.07, step: float = 0.25) -> pl.DataFrame:
     """Total dealer gex re-priced across a spot grid: columns ``spot, total_gex`` and one ``gex_<expiry>`` each.
 
-    Each contract keeps its own iv and time to expiry; S^2 in gex uses the grid spot. Computed as a
-    (contracts x grid) matrix in chunks of PROFILE_CHUNK contracts, folded into expiries by a one-hot product.
+    Each contract keeps its own iv, carry and time to expiry (its forward moves with the grid spot); S^2 in gex
+    uses the grid spot.
     """
-    live = _live(book)
     grid = spot_grid(spot, grid_pct, step)
-    expiries = sorted(live["expiry"].unique().to_list())
-    expiry_index = live["expiry"].replace_strict(expiries, list(range(len(expiries))),
-                                                 return_dtype=pl.Int64).to_numpy()
-    columns = _columns(live)
-    per_expiry = np.zeros((len(expiries), grid.size))
-    for start in range(0, live.height, PROFILE_CHUNK):
-        chunk = slice(start, start + PROFILE_CHUNK)
-        one_hot = np.eye(len(expiries))[expiry_index[chunk]]
-        per_expiry += one_hot.T @ _gex_matrix(*(c[chunk] for c in columns[:4]), grid, r, q)
+    expiries, per_expiry = _gex_by_expiry(_live(book), grid, r, q)
     return pl.DataFrame({
         "spot": grid,
         "total_gex": per_expiry.sum(axis=0),
@@ -130,46 +155,65 @@ def gamma_profile(book: pl.DataFrame, spot: float, r: float, q: float,
 
 
 def total_gex_at(book: pl.DataFrame, spot: float, r: float, q: float) -> float:
-    """Total dealer gex of the book re-priced at one spot (own iv and time fixed): the flip's exact function."""
-    units, strike, tte, iv, _ = _columns(_live(book))
-    return float(_gex_matrix(units, strike, tte, iv, np.array([spot]), r, q).sum())
+    """Total dealer gex of the book re-priced at one spot (own iv, carry and time fixed): the flip's exact function."""
+    units, strike, tte, iv, carry, _ = _columns(_live(book), q)
+    return float(_gex_matrix(units, strike, tte, iv, carry, np.array([spot]), r).sum())
 
 
-def gamma_flip(book: pl.DataFrame, spot: float, r: float, q: float, profile: pl.DataFrame) -> float | None:
-    """Zero-gamma level: the spot where total dealer gex crosses zero, nearest to ``spot``; None if none on the grid.
+def gamma_flip(book: pl.DataFrame, spot: float, r: float, q: float, profile: pl.DataFrame,
+               search_pct: float = FLIP_SEARCH_PCT) -> float | None:
+    """Zero-gamma level: the spot where total dealer gex crosses zero, nearest to ``spot``.
 
-    The profile's sign changes bracket the crossings; each is refined with Brent's method on the exact
-    re-priced total (not a linear interpolation between grid points).
+    Looked for on the profile's grid first, then (when it holds no crossing) on a grid of the same step out to
+    spot*(1 +- search_pct); None means no crossing within that range (``flip_search_range``). Sign changes
+    bracket the crossings; each is refined with Brent's method on the exact re-priced total.
     """
     grid, total = profile["spot"].to_numpy(), profile["total_gex"].to_numpy()
     if not np.any(total):
         return None  # an empty or gamma-free book has no flip
+    crossing = _nearest_crossing(book, spot, r, q, grid, total)
+    if crossing is None and grid.size > 1:
+        wide = spot_grid(spot, search_pct, float(grid[1] - grid[0]))
+        crossing = _nearest_crossing(book, spot, r, q, wide, _gex_by_expiry(_live(book), wide, r, q)[1].sum(axis=0))
+    return crossing
+
+
+def flip_search_range(spot: float, search_pct: float = FLIP_SEARCH_PCT) -> tuple[float, float]:
+    """(low, high) spot range :func:`gamma_flip` searches: a None flip means no crossing inside it."""
+    return spot * (1.0 - search_pct), spot * (1.0 + search_pct)
+
+
+def _nearest_crossing(book: pl.DataFrame, spot: float, r: float, q: float, grid: np.ndarray,
+                      total: np.ndarray) -> float | None:
+    """The zero of total gex nearest ``spot`` among the grid's sign changes (Brent-refined), or None."""
     sign = np.sign(total)
     crossings = list(grid[sign == 0])
     for i in np.flatnonzero(sign[:-1] * sign[1:] < 0):
         crossings.append(brentq(lambda s: total_gex_at(book, s, r, q), grid[i], grid[i + 1], xtol=1e-8))
-    if not crossings:
-        return None
-    return float(min(crossings, key=lambda s: abs(s - spot)))
+    return float(min(crossings, key=lambda s: abs(s - spot))) if crossings else None
 
 
 def walls(by_strike: pl.DataFrame) -> dict[str, float | None]:
-    """Call wall, put wall, absolute gamma strike and gamma centroid from dealer gex by strike (all expiries summed).
+    """Call wall, put wall, absolute gamma strikes and gamma centroid from dealer gex by strike (all expiries).
 
     call_wall / put_wall: strike with the largest |dealer gex| from calls / from puts, reported with that gex
     (positive: dealers long gamma there and dampen moves; negative: they amplify). abs_gamma_strike: largest
-    |net gex| of calls and puts together. gamma_centroid: the |net gex|-weighted mean strike, where the book's
-    gamma sits on average.
+    |net gex| of calls and puts together (ARCHITECTURE §4). abs_gamma_strike_gross: largest gross gamma
+    |call gex| + |put gex|, the way practitioners read "absolute gamma" (where the most gamma sits, whoever is
+    long it), reported with that gross (``abs_gamma_gross_gex``, >= 0). gamma_centroid: the |net gex|-weighted
+    mean strike, where the book's gamma sits on average.
     """
-    strikes = by_strike.group_by("strike").agg(pl.col("call_gex", "put_gex", "net_gex").sum())
+    strikes = by_strike.group_by("strike").agg(pl.col("call_gex", "put_gex", "net_gex").sum()).with_columns(
+        (pl.col("call_gex").abs() + pl.col("put_gex").abs()).alias("gross_gex"))
     call_wall, call_wall_gex = _largest_abs(strikes, "call_gex")
     put_wall, put_wall_gex = _largest_abs(strikes, "put_gex")
     abs_gamma_strike, abs_gamma_gex = _largest_abs(strikes, "net_gex")
+    gross_strike, gross_gex = _largest_abs(strikes, "gross_gex")
     weight = strikes["net_gex"].abs()
     centroid = float((strikes["strike"] * weight).sum() / weight.sum()) if weight.sum() > 0 else None
     return {"call_wall": call_wall, "call_wall_gex": call_wall_gex, "put_wall": put_wall,
             "put_wall_gex": put_wall_gex, "abs_gamma_strike": abs_gamma_strike, "abs_gamma_gex": abs_gamma_gex,
-            "gamma_centroid": centroid}
+            "abs_gamma_strike_gross": gross_strike, "abs_gamma_gross_gex": gross_gex, "gamma_centroid": centroid}
 
 
 def _largest_abs(strikes: pl.DataFrame, column: str) -> tuple[float | None, float | None]:
@@ -213,10 +257,10 @@ def _dealer_delta_shares(book: pl.DataFrame, spot: float, r: float, q: float,
 
     Contracts that expire within ``days`` carry their exercise delta (1 call / -1 put in the money, else 0).
     """
-    units, strike, tte, iv, is_call = _columns(_live(book))
+    units, strike, tte, iv, carry, is_call = _columns(_live(book), q)
     tte_after = tte - days / DAYS_PER_YEAR
     alive = tte_after > 0
-    delta = bsm_greeks(spot, strike, np.where(alive, tte_after, 1.0), r, q, iv + vol_shift, is_call)["delta"]
+    delta = bsm_greeks(spot, strike, np.where(alive, tte_after, 1.0), r, carry, iv + vol_shift, is_call)["delta"]
     exercised = np.where(is_call, spot > strike, -(spot < strike).astype(float))
     return float(units @ np.where(alive, delta, exercised))
 
@@ -252,9 +296,13 @@ def naive_oi_gex(book: pl.DataFrame, spot: float, r: float, q: float, per_expiry
 
 
 def gex_surface(daily_books: pl.DataFrame, spots: Mapping[dt.date, float], r: float, q: float) -> pl.DataFrame:
-    """Dealer net gex by (date, strike) over several days, each day's book priced at that day's spot."""
+    """Dealer net gex by (date, strike) over several days, each day's book priced at that day's spot and carry.
+
+    Contracts expiring on or before a date have settled at that close and are left out of that day.
+    """
     days = []
     for (date,), book in sorted(daily_books.partition_by("date", as_dict=True).items()):
+        book = book.filter(pl.col("expiry") > date)
         by_strike = exposures_by_strike(contract_exposures(book, spots[date], r, q), per_expiry=False)
         days.append(by_strike.select(pl.lit(date).alias("date"), "strike", "net_gex"))
     return pl.concat(days) if days else pl.DataFrame(schema={"date": pl.Date, "strike": pl.Float64,

@@ -7,12 +7,13 @@ import polars as pl
 QUOTE_STATES = ("normal", "locked", "crossed", "zero_bid", "unquoted")
 
 
-def pair_with_quotes(trades: pl.DataFrame, quotes: pl.DataFrame, tolerance_ns: int) -> pl.DataFrame:
-    """As-of join by ticker on ``sip_timestamp`` (backward, ties included) within ``tolerance_ns``.
+def pair_with_quotes(trades: pl.DataFrame, quotes: pl.DataFrame, tolerance_ns: int | None = None) -> pl.DataFrame:
+    """As-of join by ticker on ``sip_timestamp`` (backward, ties included): the last NBBO at or before the print.
 
-    Adds ``bid_price, ask_price, bid_size, ask_size, quote_timestamp, quote_age_ns, quote_state``; a trade with
-    no quote inside the tolerance keeps null quote fields and state ``unquoted``: it is never priced off an
-    invented quote.
+    An NBBO stands until it changes, so by default a quote of any age prevails; its age is kept
+    (``quote_age_ns``) for the signing model to weigh. Adds ``bid_price, ask_price, bid_size, ask_size,
+    quote_timestamp, quote_age_ns, quote_state``; a trade with no earlier quote (or none within ``tolerance_ns``
+    when given) keeps null quote fields and state ``unquoted``: it is never priced off an invented quote.
     """
     prevailing = (quotes.select("ticker", pl.col("sip_timestamp").alias("quote_timestamp"), "bid_price",
                                 "ask_price", "bid_size", "ask_size", "sequence_number")

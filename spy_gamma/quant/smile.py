@@ -17,6 +17,7 @@ MIN_POINTS = 5  # five SVI parameters
 OUTLIER_MADS = 5.0  # residuals further than this many robust sigmas from the median are rejected
 MIN_OUTLIER_VOL = 0.005  # ... but never closer than half a vol point (a near-perfect fit has a tiny MAD)
 MAX_REFITS = 5
+QUASI_EXPLICIT_GRID = 9  # (m, sigma) points per axis of the starting-point search
 _MAD_TO_SIGMA = 1.4826
 
 
@@ -93,22 +94,42 @@ def _svi_iv_jacobian(x: np.ndarray, k: np.ndarray, tte_years: float) -> np.ndarr
     return dw * div_dw[:, None]
 
 
-def _least_squares_svi(k: np.ndarray, iv: np.ndarray, weights: np.ndarray, tte_years: float) -> np.ndarray:
-    """Best of a few starting points; residuals in vol units so the wings do not dominate as in w units."""
+def _least_squares_svi(k: np.ndarray, iv: np.ndarray, weights: np.ndarray, tte_years: float,
+                       start: np.ndarray | None = None) -> np.ndarray:
+    """Best of a few starting points (or one warm start); residuals in vol units so the wings do not dominate as
+    they would in total-variance units."""
     w_floor = float(np.min(iv) ** 2 * tte_years)
     k_span = float(np.ptp(k)) + 1e-3
-    lower = [0.0, 0.0, -0.999, float(k.min()) - k_span, 1e-4]
-    upper = [np.inf, 1.0, 0.999, float(k.max()) + k_span, 2.0 * k_span + 1.0]
-    best = None
-    for rho0 in (-0.7, -0.2, 0.3):
-        for sigma0 in (0.05 * k_span, 0.3 * k_span):
-            start = [0.9 * w_floor, 0.1, rho0, float(k[np.argmin(iv)]), sigma0]
-            fit = least_squares(lambda x: weights * (_svi_iv(x, k, tte_years) - iv), start,
-                                jac=lambda x: weights[:, None] * _svi_iv_jacobian(x, k, tte_years),
-                                bounds=(lower, upper), loss="soft_l1", f_scale=MIN_OUTLIER_VOL)
-            if best is None or fit.cost < best.cost:
-                best = fit
-    return best.x
+    lower = np.array([0.0, 0.0, -0.999, float(k.min()) - k_span, 1e-4])
+    upper = np.array([np.inf, 1.0, 0.999, float(k.max()) + k_span, 2.0 * k_span + 1.0])
+    if start is None:
+        start = _quasi_explicit_start(k, iv, weights, tte_years, w_floor, k_span)
+    fit = least_squares(lambda x: weights * (_svi_iv(x, k, tte_years) - iv), np.clip(start, lower, upper),
+                        jac=lambda x: weights[:, None] * _svi_iv_jacobian(x, k, tte_years),
+                        bounds=(lower, upper), loss="soft_l1", f_scale=MIN_OUTLIER_VOL)
+    return fit.x
+
+
+def _quasi_explicit_start(k: np.ndarray, iv: np.ndarray, weights: np.ndarray, tte_years: float, w_floor: float,
+                          k_span: float) -> np.ndarray:
+    """A global starting point: for each (m, sigma) on a grid, total variance w = a + d y + c sqrt(y^2 + 1) with
+    y = (k - m) / sigma is linear in (a, d, c) (the quasi-explicit SVI of Zeliade / De Marco & Martini 2009);
+    the best admissible grid point (c > 0, |d| <= c) in vol-weighted residuals, in the fit's variables."""
+    total = iv * iv * tte_years
+    scale = weights / (2.0 * np.maximum(iv, 1e-4) * tte_years)  # dw ~ 2 iv T d(iv): residuals in vol units
+    best, best_x = np.inf, np.array([0.9 * w_floor, 0.1, -0.5, float(k[np.argmin(iv)]), 0.1 * k_span])
+    for m in np.linspace(k.min(), k.max(), QUASI_EXPLICIT_GRID):
+        for sigma in np.geomspace(0.02, 1.0, QUASI_EXPLICIT_GRID) * k_span:
+            y = (k - m) / sigma
+            design = np.stack([np.ones_like(y), y, np.sqrt(y * y + 1.0)], axis=1) * scale[:, None]
+            (a, d, c), *_ = np.linalg.lstsq(design, total * scale, rcond=None)
+            if c <= 0 or abs(d) > c:
+                continue
+            cost = float(np.sum((design @ np.array([a, d, c]) - total * scale) ** 2))
+            if cost < best:
+                b, rho = c / sigma, d / c
+                best, best_x = cost, np.array([a + c * np.sqrt(1 - rho * rho), b * (1 + abs(rho)) / 2, rho, m, sigma])
+    return best_x
 
 
 def _outliers(residual: np.ndarray) -> np.ndarray:
@@ -128,11 +149,11 @@ def fit_smile(strikes, ivs, forward: float, tte_years: float, weights=None) -> S
     weights = np.ones_like(ivs) if weights is None else np.asarray(weights, dtype=np.float64)
     k = np.log(strikes / forward)
     usable = np.isfinite(ivs) & (ivs > 0) & np.isfinite(k) & (weights > 0)
-    kept = usable.copy()
+    kept, x = usable.copy(), None
     for _ in range(MAX_REFITS):
         if kept.sum() < MIN_POINTS:
             raise ValueError(f"SVI needs {MIN_POINTS} usable quotes, got {int(kept.sum())}")
-        x = _least_squares_svi(k[kept], ivs[kept], weights[kept], tte_years)
+        x = _least_squares_svi(k[kept], ivs[kept], weights[kept], tte_years, start=x)  # refits start warm
         residual = _svi_iv(x, k, tte_years) - ivs
         inliers = usable.copy()
         inliers[usable] = ~_outliers(residual[usable])

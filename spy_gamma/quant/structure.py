@@ -1,7 +1,8 @@
-"""Market structure read from the dealer book: gamma regime, support/resistance levels and positioning patterns.
+"""Market structure read from the dealer book: gamma regime, price levels by role and positioning patterns.
 
 Every label is from the DEALER's perspective (dealer_position > 0 = dealers long, gex > 0 = dealers long gamma,
-hedging against moves). Inputs are contract exposures (``exposure.contract_exposures``); outputs are
+hedging against moves). A level is support or resistance only where dealers are long gamma; where they are short
+it is an acceleration level, whichever side of spot it sits. Inputs are contract exposures (``exposure.contract_exposures``); outputs are
 dataclasses of plain values (strings, floats, lists) so ``dataclasses.asdict`` serializes them to JSON.
 """
 
@@ -12,9 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from spy_gamma.quant.exposure import exposures_by_strike, walls
+from spy_gamma.quant.exposure import FLIP_SEARCH_PCT, exposures_by_strike, flip_search_range, walls
 
 PERSPECTIVE = "dealer"
+# Net dealer gex within +-2% of gross gamma reads as neutral: calls and puts each carry about half the gross, so a
+# 2-4% error in the estimated dealer share of either side (the signing model's own uncertainty is larger) moves
+# the net by 1-2% of gross. Inside that band the sign says nothing about pinning or trending.
+NEUTRAL_GEX_SHARE = 0.02
 PIN_BAND_PCT = 1.0  # pin risk: share of an expiry's |gex| within +-1% of spot
 RISK_REVERSAL_BAND_PCT = (1.0, 10.0)  # OTM legs: 1% to 10% away from spot
 MAX_BUTTERFLY_WING_STEPS = 10  # wings up to this many listed strikes from the body
@@ -24,27 +29,44 @@ ONE_DAY_YEARS = 1.0 / 365.0
 
 @dataclass(frozen=True)
 class Regime:
-    """Dealer gamma at spot: sign, distance to the flip and how one-sided the book is."""
+    """Dealer gamma at spot: sign, distance to the flip and how one-sided the book is.
 
-    label: str  # "dealers long gamma (dampening)" / "dealers short gamma (amplifying)" / "dealers flat gamma"
+    Neutral when |gex at spot| <= neutral_band_share x gross gex; None flip: no crossing in the searched range.
+    """
+
+    label: str  # "dealers long gamma (dampening)" / "dealers short gamma (amplifying)" / "dealers near flat ..."
     dealer_gex_at_spot: float  # $ per 1% move
     gross_gex: float  # sum of |call gex| + |put gex| over strikes
     strength: float  # gex at spot / gross |gex|, in [-1, 1]
     gamma_flip: float | None
     flip_distance_usd: float | None  # flip - spot
-    flip_distance_pct: float | None
+    flip_distance_pct: float | None  # 100 (flip - spot) / spot: negative when the flip is below spot
+    spot_vs_flip_pct: float | None  # 100 (spot / flip - 1): positive when spot is above the flip
+    flip_search_low: float  # the spot range searched for the flip
+    flip_search_high: float
+    neutral_band_share: float = NEUTRAL_GEX_SHARE
     perspective: str = PERSPECTIVE
 
 
 @dataclass(frozen=True)
 class Level:
-    """A price level where dealer hedging changes behaviour; strength in [0, 1] relative to the book's largest."""
+    """A price level where dealer hedging changes behaviour, and what it does there.
+
+    kind: call_wall / put_wall (strike of the largest |dealer gex| from calls / puts, signed), pin (a largest
+    positive net-gex strike), acceleration_zone (the most negative strike of a run of negative net gex),
+    gamma_flip (where total dealer gex changes sign). role: support / resistance (dealers long gamma there,
+    gex > 0, at-or-below / above spot: their hedging leans against moves into it), acceleration (dealers short
+    gamma, gex < 0, either side: hedging chases moves through it), pivot (the flip). strength: |gex| over the
+    largest |gex| among all candidate levels, in [0, 1] (the flip: 1).
+    """
 
     strike: float
     kind: str  # put_wall, call_wall, pin, acceleration_zone, gamma_flip
     strength: float
     dealer_gex: float | None
     note: str
+    role: str  # support, resistance, acceleration, pivot
+    side: str  # "below" (at or below spot) or "above"
     perspective: str = PERSPECTIVE
 
 
@@ -123,62 +145,85 @@ class Patterns:
     acceleration_zones: list[AccelerationZone] = field(default_factory=list)
 
 
-def regime(exposures: pl.DataFrame, spot: float, gamma_flip: float | None) -> Regime:
-    """Dealer gamma regime at spot: long gamma dampens moves (pinning), short gamma amplifies them (trending)."""
+def regime(exposures: pl.DataFrame, spot: float, gamma_flip: float | None,
+           flip_search_pct: float = FLIP_SEARCH_PCT) -> Regime:
+    """Dealer gamma regime at spot: long gamma dampens moves (pinning), short gamma amplifies them (trending).
+
+    Within the neutral band (|gex| <= NEUTRAL_GEX_SHARE x gross) the book is called near flat, not either.
+    """
     by_strike = exposures_by_strike(exposures, per_expiry=False)
     gex = float(by_strike["net_gex"].sum())
     gross = float(by_strike["call_gex"].abs().sum() + by_strike["put_gex"].abs().sum())
     distance = None if gamma_flip is None else gamma_flip - spot
+    low, high = flip_search_range(spot, flip_search_pct)
     return Regime(
-        label=_regime_label(gex),
+        label=_regime_label(gex, gross),
         dealer_gex_at_spot=gex, gross_gex=gross, strength=gex / gross if gross > 0 else 0.0,
         gamma_flip=gamma_flip, flip_distance_usd=distance,
-        flip_distance_pct=None if distance is None else 100.0 * distance / spot)
+        flip_distance_pct=None if distance is None else 100.0 * distance / spot,
+        spot_vs_flip_pct=None if gamma_flip is None else 100.0 * (spot / gamma_flip - 1.0),
+        flip_search_low=low, flip_search_high=high)
 
 
-def _regime_label(dealer_gex: float) -> str:
-    if dealer_gex > 0:
-        return "dealers long gamma (dampening)"
-    return "dealers short gamma (amplifying)" if dealer_gex < 0 else "dealers flat gamma"
+def _regime_label(dealer_gex: float, gross_gex: float) -> str:
+    if abs(dealer_gex) <= NEUTRAL_GEX_SHARE * gross_gex:
+        return f"dealers near flat gamma (neutral: |net| within {NEUTRAL_GEX_SHARE:.0%} of gross)"
+    return "dealers long gamma (dampening)" if dealer_gex > 0 else "dealers short gamma (amplifying)"
 
 
-def levels(exposures: pl.DataFrame, spot: float, gamma_flip: float | None, top_n: int = 3) -> dict[str, list[Level]]:
-    """Support (at or below spot) and resistance (above) levels, strongest first.
+def levels(exposures: pl.DataFrame, spot: float, gamma_flip: float | None,
+           top_n: int = 3) -> dict[str, list[Level]]:
+    """Dealer-derived levels by role, strongest first: ``support, resistance, acceleration, pivot``.
 
-    Put and call walls, the top_n positive-gex strikes where dealer hedging pins price, the peak strikes of
-    the top_n negative-gex zones where it accelerates moves, and the gamma flip.
+    Candidates: the call and put walls, the top_n largest positive net-gex strikes (pins), the peak strikes of
+    the top_n most negative-gex zones, and the gamma flip (pivot). Support (at or below spot) and resistance
+    (above) are only levels where dealers are long gamma (gex > 0); a negative-gex wall or zone is an
+    acceleration level on either side, never support or resistance. Strength: |gex| over the largest |gex| among
+    all candidates (see :class:`Level`).
     """
     by_strike = exposures_by_strike(exposures, per_expiry=False)
-    scale = float(by_strike["net_gex"].abs().max() or 0.0)
+    found = {"support": [], "resistance": [], "acceleration": [], "pivot": []}
+    candidates = _wall_candidates(walls(by_strike)) + _pin_candidates(by_strike, top_n)
+    candidates += [("acceleration_zone", zone.peak_strike, zone.dealer_gex,
+                    f"dealers short gamma {strike_span(zone.low, zone.high)}: hedging accelerates moves")
+                   for zone in acceleration_zones(by_strike)[:top_n]]
+    scale = max((abs(gex) for _, _, gex, _ in candidates), default=0.0)
     if scale == 0:
-        return {"support": [], "resistance": []}
-    found = _wall_levels(walls(by_strike), scale) + _pin_levels(by_strike, scale, top_n)
-    found += [Level(strike=zone.peak_strike, kind="acceleration_zone",
-                    strength=min(1.0, abs(zone.dealer_gex) / scale),
-                    dealer_gex=zone.dealer_gex,
-                    note=f"dealers short gamma {strike_span(zone.low, zone.high)}: hedging accelerates moves")
-              for zone in acceleration_zones(by_strike)[:top_n]]
+        return found
+    for kind, strike, gex, note in candidates:
+        level = _level(kind, strike, gex, note, abs(gex) / scale, spot)
+        found[level.role].append(level)
     if gamma_flip is not None:
-        found.append(Level(strike=gamma_flip, kind="gamma_flip", strength=1.0, dealer_gex=0.0,
-                           note="dealer gamma changes sign: dampening above/below turns to amplifying"))
-    ranked = sorted(found, key=lambda level: -level.strength)
-    return {"support": [lv for lv in ranked if lv.strike <= spot],
-            "resistance": [lv for lv in ranked if lv.strike > spot]}
+        found["pivot"].append(Level(strike=gamma_flip, kind="gamma_flip", strength=1.0, dealer_gex=0.0,
+                                    note="dealer gamma changes sign: dampening on the long-gamma side, amplifying "
+                                         "on the other", role="pivot", side=_side(gamma_flip, spot)))
+    return {role: sorted(group, key=lambda level: -level.strength) for role, group in found.items()}
 
 
-def _wall_levels(wall: dict, scale: float) -> list[Level]:
-    """Call and put walls as levels, signed gex kept: positive dampens, negative amplifies."""
-    return [Level(strike=wall[kind], kind=kind, strength=abs(wall[f"{kind}_gex"]) / scale,
-                  dealer_gex=wall[f"{kind}_gex"],
-                  note=f"largest |dealer gex| from {kind[:-5]}s ({'dampens' if wall[f'{kind}_gex'] > 0 else 'amplifies'})")
+def _side(strike: float, spot: float) -> str:
+    return "below" if strike <= spot else "above"
+
+
+def _level(kind: str, strike: float, gex: float, note: str, strength: float, spot: float) -> Level:
+    """A candidate placed by sign and side: long gamma below/above spot = support/resistance, short = acceleration."""
+    side = _side(strike, spot)
+    role = "acceleration" if gex < 0 else ("support" if side == "below" else "resistance")
+    return Level(strike=strike, kind=kind, strength=strength, dealer_gex=gex, note=note, role=role, side=side)
+
+
+def _wall_candidates(wall: dict) -> list[tuple[str, float, float, str]]:
+    """(kind, strike, gex, note) of the call and put walls, signed gex kept: positive dampens, negative amplifies."""
+    return [(kind, wall[kind], wall[f"{kind}_gex"],
+             f"largest |dealer gex| from {kind[:-5]}s: dealers "
+             + ("long gamma, hedging dampens moves into it" if wall[f"{kind}_gex"] > 0
+                else "short gamma, hedging accelerates moves through it (not support/resistance)"))
             for kind in ("call_wall", "put_wall") if wall[kind] is not None]
 
 
-def _pin_levels(by_strike: pl.DataFrame, scale: float, top_n: int) -> list[Level]:
+def _pin_candidates(by_strike: pl.DataFrame, top_n: int) -> list[tuple[str, float, float, str]]:
     """Largest positive net-gex strikes: dealers long gamma there sell rallies into and buy dips onto them."""
     pins = by_strike.filter(pl.col("net_gex") > 0).sort("net_gex", descending=True).head(top_n)
-    return [Level(strike=strike, kind="pin", strength=gex / scale, dealer_gex=gex,
-                  note="dealers long gamma: hedging pins price here")
+    return [("pin", strike, gex, "dealers long gamma: hedging pins price here")
             for strike, gex in pins.select("strike", "net_gex").iter_rows()]
 
 

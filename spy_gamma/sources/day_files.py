@@ -11,22 +11,23 @@ from pathlib import Path
 import polars as pl
 
 from spy_gamma.sources.errors import SourceError
-from spy_gamma.sources.spy_lines import read_spy_quotes
+from spy_gamma.sources.readers import QUOTES_SCHEMA
+from spy_gamma.sources.spy_lines import read_spy_quotes_counted
 from spy_gamma.trading_calendar import is_trading_day
 
 log = logging.getLogger(__name__)
 
-QUOTE_SCHEMA = {"ticker": pl.String, "sip_timestamp": pl.Int64, "bid_price": pl.Float64, "bid_size": pl.Int64,
-                "ask_price": pl.Float64, "ask_size": pl.Int64, "bid_exchange": pl.Int32, "ask_exchange": pl.Int32,
-                "sequence_number": pl.Int64}
-
 
 @dataclass(frozen=True)
 class DayQuotes:
-    """The quotes of one day and where they came from (``flatfile``, ``rest`` or ``none``)."""
+    """The quotes of one day, where they came from (``flatfile``, ``rest`` or ``none``), REST requests sent, and
+    the rows dropped as non-finite or implausible."""
 
     frame: pl.DataFrame
     origin: str
+    requests: int = 0
+    dropped_non_finite: int = 0
+    dropped_implausible: int = 0
 
 
 def require(source, kind: str, day: dt.date) -> Path:
@@ -45,7 +46,7 @@ def require(source, kind: str, day: dt.date) -> Path:
                       "publishes a session's files overnight), or --flatfiles / --source points elsewhere")
 
 
-def quotes_for_day(source, day: dt.date, trades: pl.DataFrame) -> DayQuotes:
+def quotes_for_day(source, day: dt.date, trades: pl.DataFrame, rest_cache: Path | None = None) -> DayQuotes:
     """Quotes of the traded contracts: the quote flat file, else REST v3 when a key is set, else none.
 
     Never synthesizes quotes: a day with no quote source is left unquoted and classification says so.
@@ -53,12 +54,15 @@ def quotes_for_day(source, day: dt.date, trades: pl.DataFrame) -> DayQuotes:
     tickers = trades["ticker"].unique().to_list()
     path = source.fetch("quotes", day)
     if path is not None:
-        return DayQuotes(read_spy_quotes(path, tickers).select(list(QUOTE_SCHEMA)).cast(QUOTE_SCHEMA), "flatfile")
+        read = read_spy_quotes_counted(path, tickers)
+        return DayQuotes(read.frame.select(list(QUOTES_SCHEMA)).cast(QUOTES_SCHEMA), "flatfile",
+                         dropped_non_finite=read.dropped_non_finite, dropped_implausible=read.dropped_implausible)
     if os.environ.get("POLYGON_API_KEY") and len(trades):
         from spy_gamma.sources.polygon_rest import PolygonRestClient
 
-        client = PolygonRestClient(cache_dir=Path(os.environ.get("SPY_GAMMA_DATA_DIR", "data")) / "rest_cache")
-        return DayQuotes(client.quotes_for_trades(trades).select(list(QUOTE_SCHEMA)).cast(QUOTE_SCHEMA), "rest")
+        client = PolygonRestClient(cache_dir=rest_cache)
+        quotes = client.quotes_for_trades(trades).select(list(QUOTES_SCHEMA)).cast(QUOTES_SCHEMA)
+        return DayQuotes(quotes, "rest", client.requests_sent)
     log.warning("%s: no quote flat file and no POLYGON_API_KEY for REST v3: the %d trades of %s stay "
                 "unquoted", source.location("quotes", day), len(trades), day)
-    return DayQuotes(pl.DataFrame(schema=QUOTE_SCHEMA), "none")
+    return DayQuotes(pl.DataFrame(schema=QUOTES_SCHEMA), "none")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 from botocore.exceptions import ClientError, HTTPClientError, ResponseStreamingError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from spy_gamma.sources.errors import SourceError
+from spy_gamma.sources.errors import SourceError, excerpt
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,9 @@ _MISSING = {"404", "NoSuchKey", "NotFound"}
 _DENIED = {"403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 _THROTTLED = {"503", "SlowDown", "ServiceUnavailable", "RequestTimeout", "InternalError", "500", "Throttling"}
 _CHUNK_BYTES = 8 * 1024 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+_PLAIN_MD5 = re.compile(r"[0-9a-f]{32}")  # multipart ETags end in "-<parts>" and are no MD5 of the bytes
+_KMS = {"aws:kms", "aws:kms:dsse"}  # with these (and SSE-C) S3's ETag is not the MD5 of the bytes either
 T = TypeVar("T")
 
 
@@ -82,9 +86,13 @@ class S3FlatFiles:
     """Flat files from an S3 bucket, downloaded once into ``cache_dir`` under the same keys.
 
     ``client`` is any boto3-compatible S3 client, e.g. ``dagster_aws.s3.S3Resource(...).get_client()``.
-    A download goes to ``<key>.<etag>.part``, resumes with a Range request after an interruption, is checked
-    against the object's ContentLength and only then renamed into place, so a cached file is always
-    complete and re-fetching it sends no request at all.
+    A download goes to ``<key>.<etag>.part``, resumes with a Range request after an interruption, and enters
+    the cache only once it has the object's ContentLength, starts with the gzip magic bytes (a proxy's or
+    captive portal's HTML page served with status 200 does not) and, when the ETag is a plain MD5 (a
+    single-part upload without KMS or customer keys; ``verify_md5=False`` for a store whose ETags are
+    something else), has that MD5. A cached file is then complete and re-fetching it sends no request at all;
+    one found not gzip anyway (an older cache, a damaged disk) is moved aside to ``<key>.quarantined-<n>``,
+    never deleted, and fetched once more.
     """
 
     client: Any
@@ -92,12 +100,18 @@ class S3FlatFiles:
     bucket: str = "flatfiles"
     attempts: int = 5
     backoff_s: float = 1.0
+    verify_md5: bool = True
 
     def fetch(self, kind: str, day: date) -> Path | None:
         key = flatfile_key(kind, day)
         target = Path(self.cache_dir) / key
+        moved = None
         if target.is_file():
-            return target
+            if _starts_gzip(target):
+                return target
+            moved = _quarantine(target)
+            log.warning("%s: the cached copy of s3://%s/%s is not gzip; moved aside to %s, fetching it again",
+                        target, self.bucket, key, moved)
         head = self._head(key)
         if head is None:
             return None
@@ -105,11 +119,12 @@ class S3FlatFiles:
         part = _part_path(target, etag)
         _discard_stale_parts(target, keep=part)
         self._with_retries(key, lambda: self._download(key, part, size, etag))
-        got = part.stat().st_size
-        if got != size:
+        problem = _download_problem(part, size, etag if self.verify_md5 and _md5_etag(head) else None)
+        if problem:
             part.unlink()
-            raise SourceError(f"s3://{self.bucket}/{key}: downloaded {got} bytes but S3 reported "
-                              f"ContentLength {size}; the partial file was discarded, fetch again")
+            kept = f"; the earlier bad cached copy is at {moved}" if moved else ""
+            raise SourceError(f"s3://{self.bucket}/{key}: {problem}; the download was discarded and nothing "
+                              f"was cached, fetch again{kept}")
         part.replace(target)
         log.info("downloaded s3://%s/%s (%d bytes)", self.bucket, key, size)
         return target
@@ -177,6 +192,50 @@ class S3FlatFiles:
 
 class _Missing(Exception):
     """The object is not in the bucket: not published yet."""
+
+
+def _md5_etag(head: dict[str, Any]) -> bool:
+    """True when S3's ETag is the MD5 of the object's bytes: single-part, not KMS- or customer-key-encrypted."""
+    etag = str(head.get("ETag", "")).strip('"')
+    return bool(_PLAIN_MD5.fullmatch(etag)) and head.get("ServerSideEncryption") not in _KMS \
+        and not head.get("SSECustomerAlgorithm")
+
+
+def _download_problem(part: Path, size: int, md5: str | None) -> str | None:
+    """Why a finished download must not enter the cache, or None: wrong size, not gzip, MD5 not ``md5``."""
+    got = part.stat().st_size
+    if got != size:
+        return f"downloaded {got} bytes but S3 reported ContentLength {size}"
+    with part.open("rb") as handle:
+        start = handle.read(80)
+    if not start.startswith(_GZIP_MAGIC):
+        return (f"the download is not gzip (it starts {excerpt(start.decode('utf-8', 'replace'))}): a proxy, "
+                "captive portal or error page answered instead of S3")
+    if md5 is not None and (digest := _md5_of(part)) != md5:
+        return f"the download's MD5 {digest} differs from the object's ETag {md5}: damaged in transit"
+    return None
+
+
+def _md5_of(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _starts_gzip(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(len(_GZIP_MAGIC)) == _GZIP_MAGIC
+
+
+def _quarantine(target: Path) -> Path:
+    """Move a bad cached file aside (kept for inspection) to the first free ``<name>.quarantined-<n>``."""
+    number = 1
+    while (moved := target.with_name(f"{target.name}.quarantined-{number}")).exists():
+        number += 1
+    target.replace(moved)
+    return moved
 
 
 def _part_path(target: Path, etag: str) -> Path:

@@ -62,6 +62,7 @@ class PolygonRestClient:
         self.concurrency, self.timeout = concurrency, timeout
         self.max_attempts, self.backoff_s = max_attempts, backoff_s
         self._throttle = _Throttle(max_rps)
+        self.requests_sent = 0  # HTTP requests that went to the network (cache hits excluded)
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {key}"
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(concurrency, 1))
@@ -137,6 +138,7 @@ class PolygonRestClient:
         reason = "no attempt made"
         for attempt in range(1, self.max_attempts + 1):
             self._throttle.wait()
+            self.requests_sent += 1
             pause = self.backoff_s * 2 ** (attempt - 1) * (1 + random.random())
             try:
                 response = self.session.get(url, timeout=self.timeout)

@@ -1,71 +1,50 @@
-"""The accuracy bench's scoring, on tapes whose right answers are worked out by hand."""
-
-import datetime as dt
+"""The accuracy bench's scoring, on positions and markets whose right answers are worked out by hand."""
 
 import polars as pl
 import pytest
 
-from spy_gamma.bench.accuracy import (
-    confidence_calibration,
-    open_close_accuracy,
-    position_recovery,
-    print_location,
-    side_accuracy,
-)
-
-DAY = dt.date(2025, 10, 3)
+from spy_gamma.bench.accuracy import aggregate, informative, recovery
 
 
-def tape() -> pl.DataFrame:
-    """Four prints against a 1.00 x 1.10 quote: at the ask, at the bid, at the mid, inside near the ask."""
-    prices = [1.10, 1.00, 1.05, 1.08]
-    return pl.DataFrame({
-        "date": [DAY] * 4, "file_row": [0, 1, 2, 3], "ticker": ["O:SPY251010C00660000"] * 4,
-        "sip_timestamp": [1, 2, 3, 4], "price": prices, "size": [5, 7, 3, 9], "conditions": [209] * 4,
-        "bid_price": [1.00] * 4, "ask_price": [1.10] * 4, "bid_size": [50] * 4, "ask_size": [40] * 4,
-        "quote_age_ns": [0] * 4, "quote_state": ["normal"] * 4,
-        "customer_side": [1, -1, 1, 1], "side_confidence": [0.8] * 4, "side_rule": ["quote"] * 4,
-        "open_close": ["BTO", "STC", "BTO", "BTC"]})
+def positions(values: dict[str, float]) -> pl.DataFrame:
+    return pl.DataFrame({"ticker": list(values), "dealer_position": list(values.values())})
 
 
-def truth() -> pl.DataFrame:
-    # true sides: buy, buy, sell, buy; true open/close: BTO, BTO, STO, BTC
-    return pl.DataFrame({"date": [DAY] * 4, "file_row": [0, 1, 2, 3], "customer_side": [1, 1, -1, 1],
-                         "open_close": ["BTO", "BTO", "STO", "BTC"]})
+def test_recovery_scores_over_the_union_of_contracts():
+    truth = positions({"A": 10, "B": -20, "C": 5})
+    estimated = positions({"A": 8, "B": -10, "D": 4})  # C missed (0), D invented (true 0)
+    score = recovery(estimated, truth)
+    # errors |8-10| + |-10+20| + |0-5| + |4-0| = 21 over sum|true| 35; slope sum(e t)/sum(t^2) = (80+200)/525
+    assert score["contracts"] == 4
+    assert score["wape"] == pytest.approx(21 / 35)
+    assert score["slope"] == pytest.approx(280 / 525)
+    est, true = [8, -10, 0, 4], [10, -20, 5, 0]
+    mean_e, mean_t = sum(est) / 4, sum(true) / 4
+    cov = sum((e - mean_e) * (t - mean_t) for e, t in zip(est, true))
+    var_e, var_t = sum((e - mean_e) ** 2 for e in est), sum((t - mean_t) ** 2 for t in true)
+    assert score["correlation"] == pytest.approx(cov / (var_e * var_t) ** 0.5)
 
 
-def test_print_location_buckets():
-    frame = tape()
-    assert frame.select(print_location().alias("at"))["at"].to_list() == ["at_or_outside", "at_or_outside", "mid",
-                                                                          "inside"]
+def market(corr_ours, corr_quote, wape_ours, wape_quote, covers, sign_right, excludes_zero, signals):
+    return {"ours": {"correlation": corr_ours, "wape": wape_ours},
+            "quote_rule": {"correlation": corr_quote, "wape": wape_quote},
+            "band_covers_truth": covers, "gex_sign_right": sign_right, "band_excludes_zero": excludes_zero,
+            "gex_relative_error": 0.5, "flip_error_usd": 1.0, "params": {"depth_informative": signals}}
 
 
-def test_quote_rule_scored_by_hand():
-    quote = side_accuracy(tape(), truth())["quote"]
-    # quote rule: ask -> buy (right), bid -> sell (wrong), mid -> undecided (wrong), near ask -> buy (right)
-    assert quote["overall"] == pytest.approx(0.5)
-    assert quote["decided_share"] == pytest.approx(0.75)
-    assert quote["overall_coin_flip"] == pytest.approx(0.625)
-    assert quote["at_or_outside"] == pytest.approx(0.5) and quote["mid"] == 0.0 and quote["inside"] == 1.0
+def test_aggregate_states_the_goals_plainly():
+    rows = [market(0.8, 0.7, 0.5, 0.6, True, True, True, True),       # gains 0.1 / 0.1, informative
+            market(0.6, 0.605, 0.71, 0.70, True, True, False, False),  # losses 0.005 / 0.01, nothing informative
+            market(0.5, 0.4, 0.8, 0.9, False, False, True, True)]      # a wrong sign with the band off zero
+    summary = aggregate(rows)
+    assert summary["median_corr_gain"] == pytest.approx(0.1) and summary["worst_corr_gain"] == pytest.approx(-0.005)
+    assert summary["worst_wape_gain"] == pytest.approx(-0.01)
+    assert summary["informative_markets"] == 2 and summary["beats_on_every_informative_market"]
+    assert summary["band_coverage"] == pytest.approx(2 / 3)
+    assert summary["sign_right_where_band_excludes_zero"] == pytest.approx(0.5)
 
 
-def test_open_close_scored_by_hand():
-    scores = open_close_accuracy(tape(), truth())
-    # open vs close right on rows 0, 2 (STO vs BTO both opening) and 3; row 1 (STC vs BTO) wrong -> 3/4
-    assert scores == {"open_vs_close": pytest.approx(0.75), "four_way": pytest.approx(0.5)}
-
-
-def test_confidence_calibration_counts_right_answers_per_band():
-    bands = confidence_calibration(tape(), truth())
-    assert bands == [{"band": "0.8-0.9", "trades": 4, "stated": pytest.approx(0.8), "observed": pytest.approx(0.5)}]
-
-
-def test_position_recovery_by_hand():
-    true = pl.DataFrame({"ticker": ["a", "b", "c"], "expiry": [DAY] * 3, "dealer_position": [10, -5, 5]})
-    estimated = pl.DataFrame({"ticker": ["a", "b", "d"], "dealer_position": [10, -5, 4]})
-    scores = position_recovery(estimated, true)["all"]
-    # errors: a 0, b 0, c 5 (missed), d 4 (not in truth: true 0) -> 9 / |true| 20
-    assert scores["weighted_abs_error"] == pytest.approx(9 / 20)
-    assert scores["contracts"] == 4 and scores["true_gross"] == 20 and scores["estimated_gross"] == 19
-    perfect = position_recovery(true.select("ticker", "dealer_position"), true)["all"]
-    assert perfect["correlation"] == pytest.approx(1.0) and perfect["weighted_abs_error"] == 0.0
+def test_a_market_is_informative_when_any_signal_beyond_the_quote_is():
+    assert not informative({"size_informative": False, "depth_informative": False, "tick_informative": False,
+                            "inside_informative": False})
+    assert informative({"size_informative": False, "inside_informative": True})

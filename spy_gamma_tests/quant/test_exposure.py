@@ -17,6 +17,7 @@ from spy_gamma.quant.expiry_time import tte_years_expr
 from spy_gamma.quant.exposure import (
     contract_exposures,
     exposures_by_strike,
+    flip_search_range,
     gamma_flip,
     gamma_profile,
     gex_surface,
@@ -120,10 +121,14 @@ def test_exposures_match_finite_differences_of_price():
     assert ex["cex"].to_numpy() == pytest.approx(units * charm_fd * spot / 365, rel=1e-4, abs=1e-3)
     one_day = units * (delta(t=tte - 1 / 365) - delta()) * spot  # the literal one-day bump, to first order
     assert np.sum(np.abs(ex["cex"].to_numpy() - one_day)) < 0.05 * np.sum(np.abs(one_day))
-    vega = lambda vol: bsm_greeks(spot, strike, tte, r, q, vol, call)["vega"]
+    def vega(vol):
+        return bsm_greeks(spot, strike, tte, r, q, vol, call)["vega"]
+
     vomma_fd = (vega(iv + dv) - vega(iv - dv)) / (2 * dv)
     assert ex["vomma_ex"].to_numpy() == pytest.approx(units * vomma_fd * 1e-4, rel=1e-4, abs=1e-6)
-    gamma = lambda s: bsm_greeks(s, strike, tte, r, q, iv, call)["gamma"]
+    def gamma(s):
+        return bsm_greeks(s, strike, tte, r, q, iv, call)["gamma"]
+
     speed_fd = (gamma(spot * 1.0001) - gamma(spot * 0.9999)) / (2 * 0.0001 * spot)
     assert ex["speed_ex"].to_numpy() == pytest.approx(units * speed_fd * spot**3 * 1e-4, rel=1e-4, abs=1e-3)
 
@@ -328,3 +333,69 @@ def test_real_chain_naive_oi_gex_flip_walls_max_pain(cboe_book):
     print("naive-OI dealer hedge flows ($m):", {name: round(usd / 1e6) for name, usd in
                                                 flows.select("scenario", "hedge_usd").iter_rows()})
     assert flows.filter(pl.col("scenario") == "spot +1%")["hedge_usd"][0] < 0  # long gamma at spot: sell rallies
+
+
+# ---- pricing at the forward each vol was implied against (carry_q) ----
+
+def _ql_black(right: str, strike: float, forward: float, vol: float, tte: float, r: float, spot: float):
+    """QuantLib's Black-76 calculator at an explicit forward: (delta, gamma) per share w.r.t. spot."""
+    import QuantLib as ql
+
+    payoff = ql.PlainVanillaPayoff(ql.Option.Call if right == "C" else ql.Option.Put, strike)
+    calc = ql.BlackCalculator(payoff, forward, vol * math.sqrt(tte), math.exp(-r * tte))
+    return calc.delta(spot), calc.gamma(spot)
+
+
+def test_greeks_are_priced_at_the_parity_forward_via_carry_q():
+    # Spot 100, r = 4%, T = 0.05. The parity forward is 98.2 (a $2 dividend inside the expiry), so
+    # carry_q = r - ln(98.2/100)/0.05 = 0.04 + 0.36325 = 0.40325, while the scalar q = 1.2% would put the forward
+    # at the carry 100 e^{0.028*0.05} = 100.14. Dealers long 1000 calls K=98, short 1000 calls K=100, vol 10%:
+    # at 98.2 the 98 strike is near the money (net long gamma); at 100.14 the 100 strike is (net short gamma).
+    spot, r, q, tte, forward = 100.0, 0.04, 0.012, 0.05, 98.2
+    carry_q = r - math.log(forward / spot) / tte
+    book = make_book([("C", 98, 1000, 0.1, tte), ("C", 100, -1000, 0.1, tte)]).with_columns(
+        pl.lit(carry_q).alias("carry_q"))
+    ex = contract_exposures(book, spot, r, q)
+    for row in ex.iter_rows(named=True):
+        delta, gamma = _ql_black(row["right"], row["strike"], forward, row["iv"], tte, r, spot)
+        assert row["delta"] == pytest.approx(delta, rel=1e-9) and row["gamma"] == pytest.approx(gamma, rel=1e-9)
+    carry_only = contract_exposures(book.drop("carry_q"), spot, r, q)
+    assert ex["gex"].sum() > 0 > carry_only["gex"].sum()  # the forward alone flips the sign of total gex
+    # On the profile the forward moves with spot at that carry: at 97, F = 97 e^{(r - carry_q) T} = 95.254
+    profile = gamma_profile(book, spot, r, q, grid_pct=0.05, step=1.0)
+    at_97 = profile.filter(pl.col("spot") == 97.0)["total_gex"][0]
+    expected = sum(pos * 100 * _ql_black("C", k, 97.0 * forward / spot, 0.1, tte, r, 97.0)[1] * 97.0**2 * 0.01
+                   for k, pos in ((98, 1000), (100, -1000)))
+    assert at_97 == pytest.approx(expected, rel=1e-9)
+    assert total_gex_at(book, 97.0, r, q) == pytest.approx(expected, rel=1e-9)
+
+
+def test_flip_beyond_the_profile_is_found_or_reported_absent():
+    # Long 1000 calls K=100, short 1000 puts K=80, sigma 0.2, T 0.25, r = q = 0: equal sigma and T put the flip at
+    # S* = sqrt(K1 K2) e^{-sigma^2 T/2} = sqrt(8000) e^{-0.005} = 88.9968 (see HAND_BOOK), -11% from 100:
+    # outside the +-7% profile, inside the +-25% search.
+    book = make_book([("C", 100, 1000, 0.2, 0.25), ("P", 80, -1000, 0.2, 0.25)])
+    profile = gamma_profile(book, 100.0, 0.0, 0.0)
+    assert (profile["total_gex"] > 0).all()
+    flip = gamma_flip(book, 100.0, 0.0, 0.0, profile)
+    assert flip == pytest.approx(math.sqrt(8000) * math.exp(-0.005), abs=1e-6)
+    assert gamma_flip(book, 100.0, 0.0, 0.0, profile, search_pct=0.07) is None
+    assert flip_search_range(100.0) == pytest.approx((75.0, 125.0))
+
+
+def test_absolute_gamma_strike_by_gross_and_by_net():
+    # At 100 dealers are long 1000 calls and short 1000 puts (same strike, vol, time: same gamma), net 0 and gross
+    # 2 x 1000 x 100 x gamma x S^2 x 1%; at 105 long 300 calls. Net largest at 105, gross largest at 100.
+    book = make_book([("C", 100, 1000, 0.2, 0.1), ("P", 100, -1000, 0.2, 0.1), ("C", 105, 300, 0.2, 0.1)])
+    found = walls(exposures_by_strike(contract_exposures(book, 100.0, 0.0, 0.0)))
+    gamma_100 = vollib.gamma("c", 100.0, 100.0, 0.1, 0.0, 0.2, 0.0)
+    assert found["abs_gamma_strike"] == 105.0 and found["abs_gamma_strike_gross"] == 100.0
+    assert found["abs_gamma_gross_gex"] == pytest.approx(2 * 1000 * 100 * gamma_100 * 100.0**2 * 0.01, rel=1e-9)
+
+
+def test_gex_surface_leaves_out_contracts_settled_by_each_date():
+    # The hand book expires 2025-10-10: on that date its contracts have settled and the day has nothing.
+    books = pl.concat([HAND_BOOK.with_columns(pl.lit(EXPIRY - dt.timedelta(days=1)).alias("date")),
+                       HAND_BOOK.with_columns(pl.lit(EXPIRY).alias("date"))])
+    surface = gex_surface(books, {EXPIRY - dt.timedelta(days=1): 95.0, EXPIRY: 95.0}, 0.0, 0.0)
+    assert surface["date"].unique().to_list() == [EXPIRY - dt.timedelta(days=1)]

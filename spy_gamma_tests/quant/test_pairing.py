@@ -44,6 +44,14 @@ def test_wider_tolerance_reaches_older_quotes_and_counts_states():
     assert counts == {"normal": 4, "locked": 0, "crossed": 1, "zero_bid": 1, "unquoted": 1}
 
 
+def test_an_nbbo_prevails_until_it_changes_whatever_its_age():
+    paired = pair_with_quotes(trades(), quotes()).sort("file_row")
+    # by hand: only the print before any quote is unquoted; 11 s + 5 ns keeps the 10 s quote (1 s + 5 ns old),
+    # 14 s keeps the 12 s seq-5 quote (2 s old)
+    assert paired["bid_price"].to_list() == [None, 1.00, 1.00, 1.03, 1.03, 0.00, 2.10]
+    assert paired["quote_age_ns"].to_list() == [None, 0, SECOND + 5, 0, 2 * SECOND, 500_000_000, 0]
+
+
 def test_locked_quote_is_reported_when_it_prevails():
     q = quotes().filter(pl.col("sequence_number") != 5)
     paired = pair_with_quotes(trades(), q, tolerance_ns=SECOND).sort("file_row")

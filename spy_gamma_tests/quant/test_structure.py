@@ -36,8 +36,9 @@ def exposures(rows: list[tuple], spot: float = 100.0, expiry: dt.date = EXPIRY) 
 
 
 def test_regime_of_hand_book():
-    # net gex +22,158.4 of gross 340,484.6 + 318,326.2 = 658,810.8 -> strength 0.033634;
-    # flip 94.39517 (analytic, see test_exposure) -> -0.60483 $ = -0.63666 % from 95
+    # net gex +22,158.4 of gross 340,484.6 + 318,326.2 = 658,810.8 -> strength 0.033634 (outside the 2% band);
+    # flip 94.39517 (analytic, see test_exposure) -> -0.60483 $ = -0.63666 % from 95; spot is above the flip:
+    # 100 (95 / 94.39517 - 1) = +0.64074 %
     ex = contract_exposures(HAND_BOOK, 95.0, 0.0, 0.0)
     flip = gamma_flip(HAND_BOOK, 95.0, 0.0, 0.0, gamma_profile(HAND_BOOK, 95.0, 0.0, 0.0))
     state = regime(ex, 95.0, flip)
@@ -45,17 +46,60 @@ def test_regime_of_hand_book():
     assert state.strength == pytest.approx(22_158.4 / 658_810.8, rel=1e-5)
     assert state.flip_distance_usd == pytest.approx(-0.60483, abs=1e-5)
     assert state.flip_distance_pct == pytest.approx(-0.63666, abs=1e-5)
+    assert state.spot_vs_flip_pct == pytest.approx(0.64074, abs=1e-5)
+    assert (state.flip_search_low, state.flip_search_high) == pytest.approx((71.25, 118.75))  # 95 x (1 -+ 25%)
 
 
-def test_levels_of_hand_book_split_by_side_and_serialize():
+def test_a_net_of_a_fraction_of_a_percent_of_gross_is_neutral():
+    # Long 2000 calls and short 1998 puts at one strike, same vol and time: net / gross = 2 / 3998 = 0.05%
+    ex = exposures([("C", 100, 2000, 0.2, 0.1), ("P", 100, -1998, 0.2, 0.1)])
+    state = regime(ex, 100.0, None)
+    assert state.strength == pytest.approx(2 / 3998, rel=1e-9) and state.label.startswith("dealers near flat gamma")
+    assert state.spot_vs_flip_pct is None and state.neutral_band_share == 0.02
+
+
+def test_levels_of_hand_book_by_role_and_serialize():
+    # At 95: call wall 100 (+340,484.6, dealers long: resistance), pin 100 (net +340,484.6: resistance), put wall 90
+    # (-318,326.2: dealers short gamma below spot, an acceleration level, not support), the 90 zone (acceleration),
+    # the flip (pivot). Scale = the largest candidate |gex| = 340,484.6 -> put wall strength 318,326.2/340,484.6.
     ex = contract_exposures(HAND_BOOK, 95.0, 0.0, 0.0)
     found = levels(ex, 95.0, 94.39517)
-    support = {(lv.kind, lv.strike) for lv in found["support"]}
-    resistance = {(lv.kind, lv.strike) for lv in found["resistance"]}
-    assert {("put_wall", 90.0), ("acceleration_zone", 90.0), ("gamma_flip", 94.39517)} <= support
-    assert {("call_wall", 100.0), ("pin", 100.0)} <= resistance
-    assert all(lv.perspective == "dealer" and 0 <= lv.strength <= 1 for lv in found["support"] + found["resistance"])
-    assert json.loads(json.dumps({side: [dataclasses.asdict(lv) for lv in lvs] for side, lvs in found.items()}))
+    by_role = {role: {(lv.kind, lv.strike) for lv in group} for role, group in found.items()}
+    assert by_role == {"support": set(), "resistance": {("call_wall", 100.0), ("pin", 100.0)},
+                       "acceleration": {("put_wall", 90.0), ("acceleration_zone", 90.0)},
+                       "pivot": {("gamma_flip", 94.39517)}}
+    put_wall = next(lv for lv in found["acceleration"] if lv.kind == "put_wall")
+    assert put_wall.strength == pytest.approx(318_326.2 / 340_484.6, rel=1e-6) and put_wall.side == "below"
+    assert "accelerates" in put_wall.note and put_wall.role == "acceleration"
+    every = [lv for group in found.values() for lv in group]
+    assert all(lv.perspective == "dealer" and 0 <= lv.strength <= 1 for lv in every)
+    assert json.loads(json.dumps({role: [dataclasses.asdict(lv) for lv in group] for role, group in found.items()}))
+
+
+def test_level_strength_is_scaled_by_the_largest_candidate():
+    # One strike: dealers long 1000 calls (gex G) and short 600 puts (-0.6 G) at 100: net 0.4 G. Scaling by the
+    # largest net gex (0.4 G) would give the call wall 2.5; by the largest candidate (the call wall's G): 1, 0.6, 0.4.
+    ex = exposures([("C", 100, 1000, 0.2, 0.1), ("P", 100, -600, 0.2, 0.1)])
+    found = levels(ex, 99.0, None)
+    strengths = {(lv.kind, lv.role): lv.strength for group in found.values() for lv in group}
+    assert strengths == pytest.approx({("call_wall", "resistance"): 1.0, ("pin", "resistance"): 0.4,
+                                       ("put_wall", "acceleration"): 0.6})
+
+
+def test_a_long_gamma_wall_below_spot_is_support():
+    # Dealers long 800 puts K=95 at spot 100: put wall with positive gex below spot -> support
+    found = levels(exposures([("P", 95, 800, 0.2, 0.1), ("C", 105, -100, 0.2, 0.1)]), 100.0, None)
+    assert {(lv.kind, lv.strike) for lv in found["support"]} == {("put_wall", 95.0), ("pin", 95.0)}
+    assert {(lv.kind, lv.strike) for lv in found["acceleration"]} == {("call_wall", 105.0),
+                                                                     ("acceleration_zone", 105.0)}
+
+
+def test_empty_book_finds_nothing():
+    empty = contract_exposures(HAND_BOOK.clear(), 100.0, 0.0, 0.0)
+    found = patterns(empty, 100.0)
+    assert found == type(found)()  # no butterflies, risk reversals, calendar or zones
+    assert levels(empty, 100.0, None) == {"support": [], "resistance": [], "acceleration": [], "pivot": []}
+    assert regime(empty, 100.0, None).label.startswith("dealers near flat gamma")
 
 
 def test_planted_butterfly_is_found_with_its_strikes():
@@ -68,7 +112,7 @@ def test_planted_butterfly_is_found_with_its_strikes():
     assert found, "planted butterfly not found"
     best = found[0]
     assert (best.lower, best.body, best.upper) == (95.0, 100.0, 105.0)
-    net = {k: 0 for k in range(90, 111)}
+    net = dict.fromkeys(range(90, 111), 0)
     for _, k, pos, *_ in noise + planted:
         net[int(k)] += pos
     assert best.flies == pytest.approx(min(-net[100] / 2, net[95], net[105]))
@@ -80,14 +124,6 @@ def test_mirrored_butterfly_is_found_as_customers_long_the_fly():
     found = patterns(exposures(planted), 100.0).butterflies
     assert [(f.lower, f.body, f.upper, f.flies) for f in found] == [(95.0, 100.0, 105.0, 250.0)]
     assert found[0].perspective.startswith("dealer long body")
-
-
-def test_empty_book_finds_nothing():
-    empty = contract_exposures(HAND_BOOK.clear(), 100.0, 0.0, 0.0)
-    found = patterns(empty, 100.0)
-    assert found == type(found)()  # no butterflies, risk reversals, calendar or zones
-    assert levels(empty, 100.0, None) == {"support": [], "resistance": []}
-    assert regime(empty, 100.0, None).label == "dealers flat gamma"
 
 
 def test_long_only_book_has_no_butterfly_or_risk_reversal():

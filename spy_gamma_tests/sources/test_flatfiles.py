@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from spy_gamma.sources.flatfiles import FlatFileSource, LocalFlatFiles, S3FlatFiles, flatfile_key
+from spy_gamma.sources.flatfiles import FlatFileSource, LocalFlatFiles, S3FlatFiles, _md5_etag, flatfile_key
 
 
 def test_keys_follow_polygons_layout():
@@ -40,3 +40,16 @@ def test_s3_source_serves_a_cached_file_without_touching_s3(tmp_path):
     offline: FlatFileSource = S3FlatFiles(client=None, cache_dir=tmp_path)  # any S3 call would fail
     assert offline.fetch("minute_aggs", day) == cached
     assert offline.available("minute_aggs", day)
+
+
+@pytest.mark.parametrize(("head", "is_md5"), [
+    ({"ETag": '"9e107d9d372bb6826bd81d3542a419d6"'}, True),                   # single-part upload
+    ({"ETag": '"9e107d9d372bb6826bd81d3542a419d6"', "ServerSideEncryption": "AES256"}, True),  # SSE-S3 keeps MD5
+    ({"ETag": '"9e107d9d372bb6826bd81d3542a419d6-12"'}, False),               # multipart: MD5 of part MD5s
+    ({"ETag": '"9e107d9d372bb6826bd81d3542a419d6"', "ServerSideEncryption": "aws:kms"}, False),
+    ({"ETag": '"9e107d9d372bb6826bd81d3542a419d6"', "SSECustomerAlgorithm": "AES256"}, False),
+    ({"ETag": '"W/abc"'}, False), ({}, False),
+])
+def test_only_a_plain_single_part_etag_is_taken_for_an_md5(head, is_md5):
+    # The cases follow AWS's S3 documentation of the ETag (Object.ETag, "Checking object integrity").
+    assert _md5_etag(head) is is_md5

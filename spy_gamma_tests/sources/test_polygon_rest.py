@@ -104,7 +104,7 @@ def test_wrong_key_is_a_clear_error_without_the_key(table, caplog):
 
 
 def test_persistent_throttling_gives_up_with_a_clear_error(table):
-    faults = {n: 503 for n in range(1, 10)}
+    faults = dict.fromkeys(range(1, 10), 503)
     with PolygonServer(KEY, table.to_dicts(), faults=faults) as server, pytest.raises(
             SourceError, match="HTTP 503.*after 3 attempts"):
         client_for(server, max_attempts=3).prevailing_quote(CALL, OPEN_NS + 10**10)

@@ -203,3 +203,49 @@ def test_open_interest_parses_contracts_and_rejects_negatives(tmp_path):
     with pytest.raises(DataError, match="negative open interest") as raised:
         read_open_interest(bad)
     assert (raised.value.line, raised.value.field) == (2, "open_interest")
+
+
+BARS_HEADER = "ticker,volume,open,close,high,low,window_start,transactions"
+GOOD_BAR = {"ticker": "SPY", "volume": "1500", "open": "670.0", "close": "670.1", "high": "670.2", "low": "669.9",
+            "window_start": "1759498200000000000", "transactions": "30"}
+
+
+@pytest.mark.parametrize(("field", "value", "problem"), [
+    ("close", "inf", "non-finite price inf"),        # a SPY close of inf once zeroed the day's surface
+    ("close", "1e309", "non-finite price inf"),      # overflows float64
+    ("open", "NaN", "non-finite price nan"),
+    ("low", "0", "non-positive price 0.0"),
+    ("high", "100000.5", r"implausible price 100000.5 \(above 100,000\)"),
+    ("volume", "-1", "negative volume -1"),
+    ("transactions", str(2**63 - 1), "implausible transactions 9223372036854775807"),
+])
+def test_implausible_spy_bars_reject_the_file_naming_line_and_field(tmp_path, field, value, problem):
+    bad = {**GOOD_BAR, field: value, "window_start": "1759498260000000000"}
+    rows = [",".join(bar[c] for c in BARS_HEADER.split(",")) for bar in (GOOD_BAR, bad)]
+    path = write_gz(tmp_path / "m.csv.gz", BARS_HEADER, *rows)
+    with pytest.raises(DataError, match=problem) as raised:
+        read_minute_aggs(path)
+    assert (raised.value.line, raised.value.field) == (3, field)
+
+
+def test_other_tickers_bars_are_not_judged(tmp_path):
+    """Only the requested ticker's bars feed the spot; another ETF's damaged close does not stop SPY's day."""
+    other = {**GOOD_BAR, "ticker": "SPYG", "close": "inf"}
+    rows = [",".join(bar[c] for c in BARS_HEADER.split(",")) for bar in (GOOD_BAR, other)]
+    spot = read_minute_aggs(write_gz(tmp_path / "m.csv.gz", BARS_HEADER, *rows))
+    assert spot["close"].to_list() == [670.1]
+
+
+def test_open_interest_beyond_the_whole_chain_is_rejected(tmp_path):
+    path = write_gz(tmp_path / "oi.csv.gz", "ticker,open_interest", "O:SPY251010P00660000,800",
+                    f"O:SPY251010C00670000,{2**63 - 1}")
+    with pytest.raises(DataError, match=r"implausible open interest 9223372036854775807 \(above 100,000,000\)") as raised:
+        read_open_interest(path)
+    assert (raised.value.line, raised.value.field) == (3, "open_interest")
+
+
+def test_the_earliest_unparseable_line_is_named_whatever_its_column(tmp_path):
+    rows = [MIXED_TRADES[0], MIXED_TRADES[2].replace(",10", ",1.5"), MIXED_TRADES[4], MIXED_TRADES[0].replace("2.50", "x")]
+    with pytest.raises(DataError, match="cannot parse '1.5' as Int64") as raised:
+        read_trades(mixed_trades_file(tmp_path, rows=rows))  # size (last column) at line 3 before price at line 5
+    assert (raised.value.line, raised.value.field) == (3, "size")

@@ -211,3 +211,75 @@ def test_forbidden_is_a_clear_error_without_the_secret(endpoint, bucket, tmp_pat
     assert "403" in message and "credentials are wrong or lack" in message
     assert SECRET_KEY not in message and SECRET_KEY not in repr(raised.value)
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+POISON_DAY = date(2025, 10, 7)  # its own key: the tests above rely on 2025-10-06 being unpublished
+HTML = b"<!DOCTYPE html><html><body>Proxy login required</body></html>\n" * 20
+
+
+@pytest.fixture
+def poisoned_key(endpoint, bucket):
+    """POISON_DAY's trades key, removed again afterwards."""
+    key = flatfile_key("trades", POISON_DAY)
+    yield key
+    s3_client(endpoint).delete_object(Bucket=bucket, Key=key)
+
+
+def test_an_html_page_served_with_200_never_enters_the_cache(endpoint, bucket, poisoned_key, trades_bytes, tmp_path):
+    """The bytes served for the key are a proxy's HTML page (status 200, right length, right ETag): not cached, so
+    once the real file is served the next fetch succeeds instead of failing identically forever."""
+    client = s3_client(endpoint)
+    client.put_object(Bucket=bucket, Key=poisoned_key, Body=HTML)
+    with pytest.raises(SourceError, match=r"not gzip \(it starts '<!DOCTYPE html>.*nothing was cached"):
+        source(client, tmp_path).fetch("trades", POISON_DAY)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    client.put_object(Bucket=bucket, Key=poisoned_key, Body=trades_bytes)
+    assert source(client, tmp_path).fetch("trades", POISON_DAY).read_bytes() == trades_bytes
+
+
+class FlipsOneByte:
+    """A GetObject body with one byte changed after the gzip header: same length, still gzip magic."""
+
+    def __init__(self, body) -> None:
+        self.body = body
+
+    def iter_chunks(self, chunk_size: int):
+        data = bytearray(self.body.read())
+        data[1000] ^= 0xFF
+        yield bytes(data)
+
+
+def test_bytes_damaged_in_transit_fail_the_etag_md5(endpoint, bucket, trades_bytes, tmp_path):
+    client = s3_client(endpoint)
+    client.meta.events.register("after-call.s3.GetObject",
+                                lambda parsed, **_: parsed.update(Body=FlipsOneByte(parsed["Body"])))
+    with pytest.raises(SourceError, match=r"MD5 [0-9a-f]{32} differs from the object's ETag [0-9a-f]{32}"):
+        source(client, tmp_path / "checked").fetch("trades", DAY)
+    assert not [p for p in (tmp_path / "checked").rglob("*") if p.is_file()]
+    unchecked = source(client, tmp_path / "unchecked", verify_md5=False).fetch("trades", DAY)
+    assert unchecked.stat().st_size == len(trades_bytes) and unchecked.read_bytes() != trades_bytes
+
+
+def test_a_bad_cached_file_is_moved_aside_and_fetched_once_more(endpoint, bucket, trades_bytes, tmp_path, caplog):
+    cached = tmp_path / flatfile_key("trades", DAY)
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(HTML)  # left by an older version of the cache, or a damaged disk
+    client = s3_client(endpoint)
+    wire = Wire(client)
+    with caplog.at_level("WARNING"):
+        assert source(client, tmp_path).fetch("trades", DAY).read_bytes() == trades_bytes
+    moved = cached.with_name(cached.name + ".quarantined-1")
+    assert moved.read_bytes() == HTML  # kept for inspection, not deleted
+    assert f"moved aside to {moved}" in caplog.text and "fetching it again" in caplog.text
+    assert (wire.count("HeadObject"), wire.count("GetObject")) == (1, 1)
+
+
+def test_a_failed_refetch_says_where_the_bad_copy_went(endpoint, bucket, poisoned_key, tmp_path):
+    client = s3_client(endpoint)
+    client.put_object(Bucket=bucket, Key=poisoned_key, Body=HTML)
+    cached = tmp_path / poisoned_key
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")  # an empty file is not gzip either
+    with pytest.raises(SourceError, match="the earlier bad cached copy is at .*quarantined-1"):
+        source(client, tmp_path).fetch("trades", POISON_DAY)
+    assert not cached.exists() and cached.with_name(cached.name + ".quarantined-1").exists()

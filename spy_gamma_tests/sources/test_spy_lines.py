@@ -8,7 +8,7 @@ from dataclasses import asdict
 import pytest
 from polars.testing import assert_frame_equal
 
-from spy_gamma.sources import spy_lines
+from spy_gamma.sources import readers
 from spy_gamma.sources.errors import DataError
 from spy_gamma.sources.flatfiles import flatfile_key
 from spy_gamma.sources.readers import read_quotes, read_trades
@@ -53,7 +53,7 @@ def simulated_day(tmp_path_factory):
 
 def test_simulated_day_in_many_pieces_matches_the_strict_reader(simulated_day, monkeypatch):
     """~12,000 rows in 64 KiB pieces: lines split across pieces and file_row offsets carried between them."""
-    monkeypatch.setattr(spy_lines, "PIECE_BYTES", 64 * 1024)
+    monkeypatch.setattr(readers, "PIECE_BYTES", 64 * 1024)
     expiries = [dt.date(2025, 10, 3), dt.date(2025, 10, 6), dt.date(2025, 10, 17)]
     assert_same_read(simulated_day["trades"], expiries)
     traded = read_trades(simulated_day["trades"], expiries).frame["ticker"].unique().to_list()

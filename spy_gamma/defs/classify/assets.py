@@ -1,62 +1,106 @@
-"""Classify: pair trades with the prevailing NBBO, sign them, split opens from closes; accumulate dealer inventory."""
+"""Classify: pair each print with its prevailing NBBO, estimate P(customer bought), split opens from closes.
 
+Daily: classifying session d reads d's open interest and d+1's (OI at d's close), a declared dependency with an
+end offset; when d+1's file lands later, automation re-classifies d.
+"""
+
+import datetime as dt
 
 import dagster as dg
 import polars as pl
 
+from spy_gamma.defs.automation import follows_inputs
 from spy_gamma.defs.ingest.assets import open_interest, spy_quotes, spy_trades
-from spy_gamma.defs.lake_io import open_interest_panel
 from spy_gamma.defs.metadata import preview, share
-from spy_gamma.defs.partitions import partition_day, trading_days
-from spy_gamma.defs.resources import AnalysisConfig, LakeResource
-from spy_gamma.quant.classify import sign_trades
-from spy_gamma.quant.expiry_time import tte_years_expr
-from spy_gamma.quant.open_close import infer_open_close
-from spy_gamma.quant.open_interest import daily_oi_changes
-from spy_gamma.quant.pairing import pair_with_quotes, quote_state_counts
-from spy_gamma.quant.positions import accumulate_positions, attach_open_interest, daily_flows
-from spy_gamma.trading_calendar import next_trading_day
+from spy_gamma.defs.partitions import OPEN_INTEREST_AROUND, session_after, trading_days
+from spy_gamma.defs.resources import LakeResource
+from spy_gamma.defs.runs import SINGLE_RUN, Check, DayResult, materialize_days
+from spy_gamma.quant.pairing import quote_state_counts
+from spy_gamma.quant.positions import contract_flows as flows_by_contract
+from spy_gamma.quant.prints import classify_prints
+from spy_gamma.quant.signing import vote_groups
 
-OWNERS = ["team:spy-gamma"]
-
-
-@dg.asset(partitions_def=trading_days, group_name="classify", owners=OWNERS, kinds={"polars", "parquet"},
-          deps=[spy_trades, spy_quotes, open_interest])
-def classified_trades(context: dg.AssetExecutionContext, config: AnalysisConfig,
-                      lake: LakeResource) -> dg.MaterializeResult:
-    """Each trade with its prevailing quote, customer side, BTO/STO/BTC/STC, dealer sign and confidences."""
-    day, store = partition_day(context), lake.lake
-    paired = pair_with_quotes(store.read("spy_trades", day), store.read("spy_quotes", day),
-                              tolerance_ns=config.quote_tolerance_ms * 1_000_000)
-    signed = sign_trades(paired, config.side_rule)
-    panel = open_interest_panel(store, day)
-    oi_changes = daily_oi_changes(panel) if panel is not None else None
-    classified = infer_open_close(signed, day, oi_changes).with_columns(
-        tte_years_expr(pl.col("sip_timestamp"), pl.col("expiry")).alias("tte_years"))
-    store.write("classified_trades", day, classified)
-    states, n = quote_state_counts(classified), len(classified)
-    return dg.MaterializeResult(metadata={
-        "rows": n, "quoted_pct": share(n - states["unquoted"], n), "unknown_side_pct":
-        share(int((classified["customer_side"] == 0).sum()), n), **{f"quote_{k}": v for k, v in states.items()},
-        "open_close_methods": dict(classified.group_by("open_close_method").len().iter_rows()),
-        "preview": preview(classified, columns=["ticker", "price", "bid_price", "ask_price", "customer_side",
-                                                "open_close", "dealer_sign"])})
+MIN_QUOTED_PCT = 95.0
+MAX_UNKNOWN_SIDE_PCT = 40.0
+QUOTE_AGE_WARN_S = 10.0  # a quote older than this at the print: reported, never discarded
+MAX_OLD_QUOTE_PCT = 25.0
+CLASSIFIED = ("classified_trades", "contract_flows", "vote_groups", "session_quality")
+CLASSIFY_DEPS = [dg.AssetDep(spy_trades), dg.AssetDep(spy_quotes),
+                 dg.AssetDep(open_interest, partition_mapping=OPEN_INTEREST_AROUND)]
 
 
-@dg.asset(group_name="classify", owners=OWNERS, kinds={"polars", "parquet"}, deps=[classified_trades, open_interest])
-def dealer_positions(context: dg.AssetExecutionContext, config: AnalysisConfig,
-                     lake: LakeResource) -> dg.MaterializeResult:
-    """Dealer position per contract at every close of the window, from all daily flows in one pass."""
-    store, window = lake.lake, config.window
-    flows = daily_flows(store.read_days("classified_trades", window))
-    oi_days = [*window, next_trading_day(window[-1])]
-    positions = attach_open_interest(accumulate_positions(flows, window),
-                                     store.read_days("open_interest", oi_days, missing_ok=True), oi_days)
-    store.write("dealer_positions", "window", positions)
-    latest = positions.filter(pl.col("date") == config.as_of)
-    return dg.MaterializeResult(metadata={
-        "rows": len(positions), "contracts_at_as_of": len(latest), "as_of": str(config.as_of),
-        "gross_dealer_contracts": int(latest["dealer_position"].abs().sum()),
-        "net_dealer_contracts": int(latest["dealer_position"].sum()),
-        "preview": preview(latest.sort(pl.col("dealer_position").abs(), descending=True),
-                           columns=["ticker", "dealer_position", "open_interest"])})
+@dg.multi_asset(
+    specs=[dg.AssetSpec("classified_trades", deps=CLASSIFY_DEPS, group_name="classify", code_version="3",
+                        owners=["team:spy-gamma"], kinds={"polars", "parquet"},
+                        description="Each print with its prevailing quote (whatever its age), P(customer bought), "
+                                    "the expected dealer flow, BTO/STO/BTC/STC and the evidence behind it.",
+                        automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest))),
+           dg.AssetSpec("contract_flows", deps=CLASSIFY_DEPS, group_name="classify", code_version="3",
+                        owners=["team:spy-gamma"], kinds={"polars", "parquet"},
+                        description="Per contract and session: volume, expected customer buys/sells, expected "
+                                    "dealer flow and variance, volume by open/close label.",
+                        automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest))),
+           dg.AssetSpec("vote_groups", deps=CLASSIFY_DEPS, group_name="classify", code_version="3",
+                        owners=["team:spy-gamma"], kinds={"polars", "parquet"},
+                        description="The session's signing evidence collapsed per contract (counts and sizes per "
+                                    "quote stratum and vote): what the window's signing model is fitted on.",
+                        automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest))),
+           dg.AssetSpec("session_quality", deps=CLASSIFY_DEPS, group_name="classify", code_version="3",
+                        owners=["team:spy-gamma"], kinds={"polars", "parquet"},
+                        description="One row per session: prints, quote coverage and states, old quotes, undecided "
+                                    "sides, open/close method shares: the data-quality block's inputs.",
+                        automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest)))],
+    partitions_def=trading_days, backfill_policy=SINGLE_RUN, can_subset=False,
+    check_specs=[
+        dg.AssetCheckSpec("quote_coverage", asset="classified_trades",
+                          description=f"At least {MIN_QUOTED_PCT}% of prints have a prevailing NBBO (reported, "
+                                      "never fatal: an unquoted print is signed from its contract's flow)"),
+        dg.AssetCheckSpec("unknown_side_share", asset="classified_trades",
+                          description=f"Prints whose P(buy) stays within 0.4-0.6 <= {MAX_UNKNOWN_SIDE_PCT}%"),
+        dg.AssetCheckSpec("quote_age", asset="classified_trades",
+                          description=f"Prints priced off a quote older than {QUOTE_AGE_WARN_S:g} s <= "
+                                      f"{MAX_OLD_QUOTE_PCT}% (it stands until it changes; the model weighs it by age)")])
+def classify(context: dg.AssetExecutionContext, lake: LakeResource):
+    """Pair, sign and split one session's prints; write the prints, per-contract flows and the evidence groups."""
+    store = lake.lake
+
+    def build(day: dt.date) -> DayResult:
+        oi = store.read_days("open_interest", [day, session_after(day)], missing_ok=True)
+        session = classify_prints(store.read("spy_trades", day), store.read("spy_quotes", day),
+                                  oi.select("date", "ticker", "open_interest") if oi.height else None, day)
+        prints = session.prints
+        store.write("classified_trades", day, prints)
+        store.write("contract_flows", day, flows_by_contract(prints, session.contracts))
+        store.write("vote_groups", day, vote_groups(prints))
+        quality = session_quality(prints)
+        store.write("session_quality", day, pl.DataFrame([quality]))
+        return _day_result(prints, quality, session.fit.as_dict())
+
+    yield from materialize_days(context, build, assets=CLASSIFIED)
+
+
+def session_quality(prints: pl.DataFrame) -> dict[str, float | int]:
+    """Shares (%) of the session's prints by quote state, with an old quote, undecided, split by open interest."""
+    n = len(prints)
+    states = quote_state_counts(prints)
+    return {"prints": n, "quoted_pct": share(n - states["unquoted"], n),
+            **{f"{state}_pct": share(count, n) for state, count in states.items() if state != "normal"},
+            "old_quote_pct": share(int((prints["quote_age_ns"].fill_null(0) > QUOTE_AGE_WARN_S * 1e9).sum()), n),
+            "median_quote_age_ms": float(prints["quote_age_ns"].median() or 0.0) / 1e6,
+            "unknown_side_pct": share(int((prints["customer_side"] == 0).sum()), n),
+            "crossed_condition_pct": share(int((prints["p_dealer"] == 0).sum()), n),
+            "oi_split_pct": share(int((prints["open_close_method"] == "oi_split").sum()), n)}
+
+
+def _day_result(prints: pl.DataFrame, quality: dict, fit: dict) -> DayResult:
+    return DayResult(
+        metadata={**quality,
+                  "open_close_methods": dg.MetadataValue.json(dict(prints.group_by("open_close_method").len().iter_rows())),
+                  "signing_fit": dg.MetadataValue.json(fit),
+                  "preview": preview(prints, columns=["ticker", "price", "bid_price", "ask_price", "p_customer_buy",
+                                                      "open_close", "expected_dealer_flow"])},
+        checks={"quote_coverage": Check(quality["quoted_pct"] >= MIN_QUOTED_PCT, {"quoted_pct": quality["quoted_pct"]}),
+                "unknown_side_share": Check(quality["unknown_side_pct"] <= MAX_UNKNOWN_SIDE_PCT,
+                                            {"unknown_side_pct": quality["unknown_side_pct"]}),
+                "quote_age": Check(quality["old_quote_pct"] <= MAX_OLD_QUOTE_PCT,
+                                   {"older_than_limit_pct": quality["old_quote_pct"]})})

@@ -1,19 +1,18 @@
-"""Assemble the presentation layer's one input (``ReportBundle``) from the lake's analytics tables."""
+"""Assemble the presentation layer's one input (``ReportBundle``) from one as-of close's tables in the lake."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import polars as pl
 
-from spy_gamma.defs.resources import AnalysisConfig
+from spy_gamma.defs.partitions import window_sessions
 from spy_gamma.lake import Lake
-from spy_gamma.quant.closing_vols import out_of_the_money
+from spy_gamma.quant.closing_vols import mark_ages, out_of_the_money
 from spy_gamma.quant.exposure import naive_oi_gex
-from spy_gamma.quant.implied_vol import IvStatus
-from spy_gamma.quant.structure import strike_span
 from spy_gamma.quant.intraday import intraday_dealer_flow
-from spy_gamma.quant.positions import daily_flows
+from spy_gamma.quant.structure import strike_span
 from spy_gamma.report.bundle import POSITION_CSV_COLUMNS, ReportBundle
 
 GREEK_COLUMNS = ["ticker", "expiry", "strike", "right", "iv", "delta", "gamma", "vega", "theta", "vanna", "charm",
@@ -23,63 +22,89 @@ MAX_PATTERNS = 15
 SCENARIO_KEYS = {"spot -2%": "spot_-2pct", "spot -1%": "spot_-1pct", "spot -0.5%": "spot_-0.5pct",
                  "spot +0.5%": "spot_+0.5pct", "spot +1%": "spot_+1pct", "spot +2%": "spot_+2pct",
                  "vol -1pt": "vol_-1pt", "vol +1pt": "vol_+1pt", "1 day decay": "one_day_decay"}
+BAND_KEYS = ("p05", "p50", "p95")
 
 
-def build_bundle(lake: Lake, config: AnalysisConfig) -> ReportBundle:
-    """Every table the dashboard and reports show, as of the configured analysis date."""
-    as_of, r, q = config.as_of, config.rate, config.dividend_yield
-    exposures = lake.read("dealer_exposures")
-    levels = lake.read("gamma_levels").row(0, named=True)
+def build_bundle(lake: Lake, as_of: dt.date, analysis_date: dt.date, r: float, q: float) -> ReportBundle:
+    """Every table the dashboard and reports show, as of one close."""
+    exposures = lake.read("dealer_exposures", as_of)
+    levels = lake.read("gamma_levels", as_of).row(0, named=True)
     chain = lake.read("contract_iv", as_of)
-    classified = lake.read_days("classified_trades", config.window)
-    positions = lake.read("dealer_positions").filter(pl.col("date") == as_of)
+    positions = lake.read("dealer_positions", as_of).filter(
+        pl.col("expiry").is_in(lake.read("target_expiries", as_of)["expiry"].to_list()))
     flow_by_strike = exposures.group_by("strike").agg(pl.col("gex").sum().alias("flow_gex"))
-    naive = naive_oi_gex(exposures, levels["spot"], r, q).select("strike", pl.col("net_gex").alias("naive_oi_gex"))
+    naive = naive_oi_gex(exposures, levels["spot"], r, q)
     return ReportBundle(
-        summary=summary(lake, config, levels, chain, classified),
-        exposures_by_strike=lake.read("exposures_by_strike"),
-        gamma_profile=lake.read("gamma_profile"),
-        gex_surface=lake.read("gex_surface"),
+        summary=summary(lake, as_of, analysis_date, levels, chain, naive, r, q),
+        exposures_by_strike=lake.read("exposures_by_strike", as_of).drop("as_of"),
+        gamma_profile=lake.read("gamma_profile", as_of).drop("as_of"),
+        gex_surface=lake.read("gex_surface", as_of).drop("as_of"),
         smile=chain.filter(out_of_the_money()).select("expiry", "strike", "right", "iv_market", "iv_fit", "rejected"),
-        naive_gex=flow_by_strike.join(naive, on="strike", how="full", coalesce=True).fill_null(0.0).sort("strike"),
-        intraday_flow=intraday_dealer_flow(classified.filter(pl.col("date") == as_of), lake.read("spy_spot", as_of),
-                                           chain, r, q),
+        naive_gex=flow_by_strike.join(naive.select("strike", pl.col("net_gex").alias("naive_oi_gex")), on="strike",
+                                      how="full", coalesce=True).fill_null(0.0).sort("strike"),
+        intraday_flow=intraday_dealer_flow(lake.read("classified_trades", as_of), lake.read("spy_spot", as_of),
+                                           chain, as_of, r, q),
         positions=positions.select(POSITION_CSV_COLUMNS).sort("expiry", "strike", "right"),
-        contract_greeks=_contract_greeks(exposures),
-        strike_flow=_strike_flow(classified),
+        contract_greeks=exposures.select([c for c in GREEK_COLUMNS if c in exposures.columns]),
+        strike_flow=strike_flow(lake.read("position_path", as_of)),
+        levels_history=lake.read_days("levels_history", window_sessions(as_of), missing_ok=True),
     )
 
 
-def summary(lake: Lake, config: AnalysisConfig, levels: dict, chain: pl.DataFrame, classified: pl.DataFrame) -> dict:
-    """``analysis_summary.json``: ARCHITECTURE §5 keys plus regime, levels, patterns, flows and data quality."""
-    structure = json.loads(lake.read("market_structure")["structure_json"][0])
-    pain = lake.read("max_pain")
-    flows = lake.read("hedging_flows")
+def summary(lake: Lake, as_of: dt.date, analysis_date: dt.date, levels: dict, chain: pl.DataFrame,
+            naive: pl.DataFrame, r: float, q: float) -> dict:
+    """``analysis_summary.json``: ARCHITECTURE §5 keys (point estimates, bands beside them) plus regime, levels,
+    patterns, hedging flows, the signing model's fit, data quality and methodology."""
+    structure = json.loads(lake.read("market_structure", as_of)["structure_json"][0])
+    pain = lake.read("max_pain", as_of)
+    flows = lake.read("hedging_flows", as_of)
+    expiries = lake.read("target_expiries", as_of)["expiry"].to_list()
+    fit = json.loads(lake.read("signing_fit", as_of)["fit_json"][0])
     return {
-        "analysis_date": config.analysis_date, "as_of": config.as_of.isoformat(), "spot": levels["spot"],
-        "expiries": config.expiries, "total_gex": levels["total_gex"], "gamma_flip": levels["gamma_flip"],
-        "call_wall": {"strike": levels["call_wall"], "gex": levels["call_wall_gex"]},
-        "put_wall": {"strike": levels["put_wall"], "gex": levels["put_wall_gex"]},
-        "abs_gamma_strike": levels["abs_gamma_strike"], "gamma_centroid": levels["gamma_centroid"],
-        "max_pain": {e.isoformat(): k for e, k in pain.iter_rows()},
+        "analysis_date": analysis_date.isoformat(), "as_of": as_of.isoformat(), "spot": levels["spot"],
+        "expiries": [e.isoformat() for e in expiries],
+        "total_gex": levels["total_gex"], "total_gex_band": band(levels, "total_gex"),
+        "gamma_flip": levels["gamma_flip"], "gamma_flip_band": band(levels, "gamma_flip"),
+        "flip_found_share": levels["flip_found_share"],
+        "prob_dealers_long_gamma": levels["prob_dealers_long_gamma"],
+        "naive_oi_total_gex": float(naive["net_gex"].sum()),
+        "call_wall": _wall(levels, "call_wall"), "put_wall": _wall(levels, "put_wall"),
+        "abs_gamma_strike": levels["abs_gamma_strike"], "abs_gamma_strike_gross": levels["abs_gamma_strike_gross"],
+        "gamma_centroid": levels["gamma_centroid"],
+        "max_pain": {e.isoformat(): k for e, k in pain.filter(pl.col("expiry").is_in(expiries))
+                     .select("expiry", "max_pain").iter_rows()},
         "regime": _regime(structure["regime"]),
-        "levels": {side: [_level(lv) for lv in structure["levels"][side]] for side in ("support", "resistance")},
+        "levels": {role: [_level(lv) for lv in found] for role, found in structure["levels"].items()},
         "patterns": patterns_list(structure["patterns"]),
         "hedging_flows": {SCENARIO_KEYS.get(s, s): usd for s, usd in flows.select("scenario", "hedge_usd").iter_rows()},
-        "data_quality": data_quality(lake, config, chain, classified),
-        "methodology": methodology(config),
+        "signing_model": fit,
+        "data_quality": data_quality(lake, as_of, chain),
+        "methodology": methodology(as_of, r, q),
     }
 
 
+def band(row: dict, figure: str) -> dict[str, float | None]:
+    """``{p05, p50, p95}`` of a figure from its flat ``<figure>_pNN`` columns."""
+    return {key: row.get(f"{figure}_{key}") for key in BAND_KEYS}
+
+
+def _wall(levels: dict, wall: str) -> dict:
+    return {"strike": levels[wall], "gex": levels[f"{wall}_gex"],
+            "band": {**band(levels, wall), "modal": levels.get(f"{wall}_modal"),
+                     "modal_share": levels.get(f"{wall}_modal_share")}}
+
+
 def _regime(regime: dict) -> dict:
-    return {"label": regime["label"], "perspective": regime["perspective"],
-            "gex_at_spot": regime["dealer_gex_at_spot"], "distance_to_flip_pct": regime["flip_distance_pct"],
-            "strength": regime["strength"], "gross_gex": regime["gross_gex"]}
+    return {"label": regime["label"], "point_label": regime["point_label"], "perspective": regime["perspective"],
+            "gex_at_spot": regime["dealer_gex_at_spot"], "spot_vs_flip_pct": regime["spot_vs_flip_pct"],
+            "strength": regime["strength"], "gross_gex": regime["gross_gex"],
+            "neutral_band_share": regime["neutral_band_share"],
+            "flip_search_low": regime["flip_search_low"], "flip_search_high": regime["flip_search_high"]}
 
 
 def _level(level: dict) -> dict:
-    return {"strike": level["strike"], "kind": level["kind"], "strength": level["strength"],
-            "dealer_gex": level["dealer_gex"], "note": level["note"], "perspective": level["perspective"]}
+    return {key: level[key] for key in ("strike", "kind", "role", "side", "strength", "dealer_gex", "note",
+                                        "perspective")}
 
 
 def patterns_list(patterns: dict) -> list[dict]:
@@ -100,43 +125,74 @@ def patterns_list(patterns: dict) -> list[dict]:
     return sorted(kept, key=lambda row: -row["strength"])[:MAX_PATTERNS]
 
 
-def data_quality(lake: Lake, config: AnalysisConfig, chain: pl.DataFrame, classified: pl.DataFrame) -> dict:
-    """Coverage figures the reports show: quoting, unknown sides, crossed quotes, IV solves, and warnings."""
-    n = max(len(classified), 1)
-    states = dict(classified.group_by("quote_state").len().iter_rows())
-    missing_days = [d.isoformat() for d in config.window if not lake.exists("classified_trades", d)]
-    warnings = [f"no classified trades for {d}" for d in missing_days]
-    unquoted = states.get("unquoted", 0)
-    if unquoted:
-        warnings.append(f"{unquoted:,} prints had no quote within {config.quote_tolerance_ms} ms: signed without quotes")
-    return {"trades": len(classified), "quoted_pct": 100 * (1 - unquoted / n),
-            "unknown_side_pct": 100 * int((classified["customer_side"] == 0).sum()) / n,
-            "crossed_quote_pct": 100 * states.get("crossed", 0) / n,
-            "locked_quote_pct": 100 * states.get("locked", 0) / n,
-            "iv_solved_pct": 100 * float((chain["iv_status"].drop_nulls() == IvStatus.OK).mean() or 0.0),
-            "days": len(config.window) - len(missing_days), "warnings": warnings}
+def data_quality(lake: Lake, as_of: dt.date, chain: pl.DataFrame) -> dict:
+    """What the figures rest on: sessions present, quote coverage and ages, undecided sides, OI-based splits,
+    solved vols and mark ages, positions opened before the window, clipped to OI; and the warnings."""
+    window = window_sessions(as_of)
+    quality = lake.read_days("session_quality", window, missing_ok=True)
+    positions = lake.read("dealer_positions", as_of)
+    missing = [d.isoformat() for d in window if not lake.exists("session_quality", d)]
+    prints = int(quality["prints"].sum()) if quality.height else 0
+
+    def weighted(column: str) -> float | None:
+        return float((quality[column] * quality["prints"]).sum() / prints) if prints else None
+
+    figures = {"sessions": len(window) - len(missing), "missing_sessions": missing, "prints": prints,
+               **{c: weighted(c) for c in ("quoted_pct", "locked_pct", "crossed_pct", "zero_bid_pct", "old_quote_pct",
+                                           "unknown_side_pct", "crossed_condition_pct", "oi_split_pct")},
+               "iv_solved_pct": _solved_pct(chain), **mark_ages(chain),
+               "early_exercise_material": int(chain["early_exercise_material"].sum()),
+               "contracts_opened_before_window": int((positions["start_method"] == "oi_feasible").sum()),
+               "positions_clipped_to_open_interest": int(positions["clipped_to_open_interest"].sum())}
+    return {**figures, "warnings": _warnings(figures)}
 
 
-def methodology(config: AnalysisConfig) -> dict:
+def _solved_pct(chain: pl.DataFrame) -> float | None:
+    fresh = chain.filter(pl.col("mark").is_not_null() & ~pl.col("stale").fill_null(False))
+    return 100.0 * float((fresh["iv_status"] == 0).mean()) if fresh.height else None
+
+
+def _warnings(figures: dict) -> list[str]:
+    """Plain sentences for every figure outside what the checks expect (they never stop the analysis)."""
+    notes = [f"no classified prints for {day}" for day in figures["missing_sessions"]]
+    checks = [("quoted_pct", lambda v: v < 95, "{:.1f}% of prints had a prevailing NBBO (unquoted prints are signed "
+                                               "from their contract's flow)"),
+              ("old_quote_pct", lambda v: v > 25, "{:.1f}% of prints met a quote older than 10 s (weighed down)"),
+              ("unknown_side_pct", lambda v: v > 40, "{:.1f}% of prints stay undecided (P(buy) within 0.4-0.6)"),
+              ("iv_solved_pct", lambda v: v < 80, "only {:.1f}% of fresh closing marks invert to an implied vol")]
+    notes += [text.format(figures[key]) for key, breached, text in checks
+              if figures.get(key) is not None and breached(figures[key])]
+    if figures["positions_clipped_to_open_interest"]:
+        notes.append(f"{figures['positions_clipped_to_open_interest']} positions exceeded open interest and were "
+                     "held at it")
+    return notes
+
+
+def methodology(as_of: dt.date, r: float, q: float) -> dict:
+    window = window_sessions(as_of)
     return {
-        "side": f"customer side by the '{config.side_rule}' rule stack at the prevailing NBBO (as-of join, "
-                f"{config.quote_tolerance_ms} ms tolerance); crosses carry no dealer",
-        "open_close": "opening volume from the day-over-day open-interest change, (V + dOI)/2, allocated to trades",
-        "greeks": f"BSM, r={config.rate}, q={config.dividend_yield}, ACT/365 to 16:00 ET; vols from closing NBBO "
-                  "mids, SVI-fitted per expiry",
+        "side": "P(customer bought) per print from a latent-class model fitted to the window's prints: quote votes "
+                "weighed by stratum (location, quote age, size match, multi-leg, auction), depth at the mid, and "
+                "each contract's book direction; the dealer flow is the expectation -(2p-1) x size "
+                "(docs/METHODOLOGY.md)",
+        "open_close": "opening volume from the day-over-day open-interest change, (V + dOI)/2, allocated to prints",
+        "positions": "start inventory from the open interest at the window start (uniform over the feasible "
+                     "interval) plus the window's expected dealer flow, kept within open interest",
+        "uncertainty": "p05/p50/p95 over 200 draws of the positions (signing model's posterior, start inventory)",
+        "greeks": f"BSM, r={r}, carry from each expiry's put-call-parity forward (q={q} where none), ACT/365 to the "
+                  "session close; vols from fresh out-of-the-money closing marks, SVI-fitted per expiry",
         "gex_units": "dealer $ delta change per 1% spot move: position x 100 x gamma x S^2 x 0.01",
-        "window": f"{config.window[0]} to {config.window[-1]} ({len(config.window)} sessions)",
+        "window": f"{window[0]} to {window[-1]} ({len(window)} sessions)",
     }
 
 
-def _contract_greeks(exposures: pl.DataFrame) -> pl.DataFrame:
-    present = [c for c in GREEK_COLUMNS if c in exposures.columns]
-    return exposures.select(present)
-
-
-def _strike_flow(classified: pl.DataFrame) -> pl.DataFrame:
-    """Per day and contract: net dealer flow and customer buy/sell volume, for the strike drill-down."""
-    flows = daily_flows(classified)
-    return flows.select("date", "expiry", "strike", "right", "net_dealer_flow",
+def strike_flow(path: pl.DataFrame) -> pl.DataFrame:
+    """Per day and contract: the dealer flow and customer buy/sell volume traded that day, for the drill-down."""
+    keys = ["ticker", "expiry", "strike", "right"]
+    cumulative = ["net_dealer_flow", "customer_buy_open", "customer_buy_close", "customer_sell_open",
+                  "customer_sell_close"]
+    daily = path.sort(*keys, "date").with_columns(
+        (pl.col(c) - pl.col(c).shift(1, fill_value=0).over(keys)).alias(c) for c in cumulative)
+    return daily.select("date", "expiry", "strike", "right", "net_dealer_flow",
                         (pl.col("customer_buy_open") + pl.col("customer_buy_close")).alias("customer_buy"),
                         (pl.col("customer_sell_open") + pl.col("customer_sell_close")).alias("customer_sell"))

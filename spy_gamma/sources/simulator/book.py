@@ -18,7 +18,7 @@ BOOK_COLUMNS = ("customer_long", "customer_short", "dealer_position")
 def empty_book() -> pl.DataFrame:
     """The world starts flat: no open interest before the first simulated session."""
     return pl.DataFrame(schema={"ticker": pl.String, "expiry": pl.Date, "right": pl.String, "strike": pl.Float64,
-                                **{c: pl.Int64 for c in BOOK_COLUMNS}})
+                                **dict.fromkeys(BOOK_COLUMNS, pl.Int64)})
 
 
 def align_book(book: pl.DataFrame, chain: pl.DataFrame) -> pl.DataFrame:
@@ -73,6 +73,9 @@ def trade_book(book: pl.DataFrame, legs: pl.DataFrame) -> tuple[pl.DataFrame, np
     return updated, closing
 
 
-def open_close_labels(sides: np.ndarray, closing: np.ndarray) -> np.ndarray:
+OPEN_CLOSE_LABELS = pl.Series(["BTO", "BTC", "STO", "STC"])
+
+
+def open_close_labels(sides: np.ndarray, closing: np.ndarray) -> pl.Series:
     """BTO/STO/BTC/STC from side and closing flag."""
-    return np.where(sides == 1, np.where(closing, "BTC", "BTO"), np.where(closing, "STC", "STO"))
+    return OPEN_CLOSE_LABELS.gather(2 * (sides != 1) + closing.astype(np.int64))

@@ -1,8 +1,9 @@
 """Customer order flow on the SPY chain: who trades what, when, which way, in what size.
 
-Themes that make dealer positioning non-trivial: 0DTE/1DTE churn near the money, protective put buying
-below spot, call overwriting above spot, and a persistent structure (call butterfly and put spread)
-around a round strike, plus generic verticals and straddles.
+Themes that make dealer positioning non-trivial: 0DTE/1DTE churn near the money, OTM puts below spot and OTM
+calls above it (bought and overwritten with ``book_sign`` +1: protective puts and covered calls; the other way
+round with -1: put writing and call buying), and a persistent structure (call butterfly and put spread) around a
+round strike, plus generic verticals and straddles. ``book_strength`` scales how one-way the themes are.
 """
 
 from __future__ import annotations
@@ -14,24 +15,23 @@ import numpy as np
 import polars as pl
 
 from spy_gamma.sources.simulator.market import (
-    SESSION_SECONDS,
     SpotDay,
     VolSurface,
     intraday_activity,
     tte_years,
 )
+from spy_gamma.sources.simulator.params import MarketParams
 
 CHURN, GENERAL, PROTECTIVE_PUT, OVERWRITE, STRUCTURE, SPREAD = range(6)
-FLOW_NAMES = ("churn", "general", "protective_put", "overwrite", "structure", "spread")
 SINGLE_LEG_MIX = np.array([0.50, 0.30, 0.10, 0.10])  # churn, general, protective put, overwrite
 PACKAGE_SHARE = 0.12  # of orders; legs make multi-leg prints ~12% of SPY prints
 STRUCTURE_SHARE = 0.3  # of packages
-CUSTOMER_BUY_PROB = {CHURN: 0.52, GENERAL: 0.5, PROTECTIVE_PUT: 0.78, OVERWRITE: 0.25}
+# customer buy probability = 0.5 + book_strength x tilt (x book_sign for the OTM themes): at full strength hedgers
+# trade 90/10 one way; short-dated churn leans slightly to buying (lottery tickets) whatever the book
+THEME_TILT = np.array([0.03, 0.0, 0.4, -0.4])  # churn, general, OTM puts, OTM calls
 # chance a customer means to close (if they hold the other side): (trading with, against) the theme's direction
 CLOSE_INTENT = {CHURN: (0.5, 0.5), GENERAL: (0.35, 0.35), PROTECTIVE_PUT: (0.08, 0.75),
                 OVERWRITE: (0.08, 0.75), STRUCTURE: (0.05, 0.6), SPREAD: (0.3, 0.3)}
-THEME_BUYS = {CHURN: True, GENERAL: True, PROTECTIVE_PUT: True, OVERWRITE: False, STRUCTURE: True, SPREAD: True}
-CROSS_SHARE_SINGLE, CROSS_SHARE_PACKAGE = 0.04, 0.1
 CORRECTED_SHARE = 0.002
 
 
@@ -66,8 +66,8 @@ class ChainIndex:
 
 def order_times(n: int, spot: SpotDay, rng: np.random.Generator) -> np.ndarray:
     """Timestamps (ns) drawn from the U-shaped intraday activity profile."""
-    weights = intraday_activity(np.arange(SESSION_SECONDS) + 0.5)
-    seconds = rng.choice(SESSION_SECONDS, size=n, p=weights / weights.sum())
+    weights = intraday_activity(np.arange(spot.seconds) + 0.5, spot.seconds)
+    seconds = rng.choice(spot.seconds, size=n, p=weights / weights.sum())
     return spot.open_ns + seconds * 1_000_000_000 + rng.integers(0, 1_000_000_000, size=n)
 
 
@@ -117,18 +117,23 @@ def pick_strikes(flows: np.ndarray, spot_now: np.ndarray, tte: np.ndarray, surfa
     return strikes, is_put
 
 
+def theme_buys(params: MarketParams) -> np.ndarray:
+    """Per theme: whether its customers open by buying (trading against the theme usually closes)."""
+    return np.array([True, True, params.book_sign > 0, params.book_sign < 0, True, True])
+
+
 def single_leg_orders(n: int, day: dt.date, spot: SpotDay, surface: VolSurface, index: ChainIndex,
-                      rng: np.random.Generator) -> dict[str, np.ndarray]:
+                      params: MarketParams, rng: np.random.Generator) -> dict[str, np.ndarray]:
     flows = rng.choice(4, size=n, p=SINGLE_LEG_MIX)
     ts = order_times(n, spot, rng)
     expiry = pick_expiries(flows, day, index, rng)
     tte = tte_years(ts, index.expiry_close[expiry])
     strikes, is_put = pick_strikes(flows, spot.at(ts), tte, surface, rng)
-    buy_prob = np.array([CUSTOMER_BUY_PROB[f] for f in range(4)])[flows]
-    side = np.where(rng.random(n) < buy_prob, 1, -1)
+    tilt = THEME_TILT * np.array([1, 1, params.book_sign, params.book_sign])
+    side = np.where(rng.random(n) < 0.5 + params.book_strength * tilt[flows], 1, -1)
     return {"ts": ts, "row": index.rows(expiry, is_put, strikes), "side": side, "size": order_sizes(n, rng),
-            "flow": flows, "package": np.full(n, -1), "cross": rng.random(n) < CROSS_SHARE_SINGLE,
-            "close_intent": close_intents(flows, side, rng)}
+            "flow": flows, "package": np.full(n, -1), "cross": rng.random(n) < params.cross_share,
+            "close_intent": close_intents(flows, side, theme_buys(params), rng)}
 
 
 def package_legs(kind: np.ndarray, center: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -152,7 +157,7 @@ def package_legs(kind: np.ndarray, center: np.ndarray, width: np.ndarray) -> tup
 
 
 def package_orders(n: int, first_id: int, day: dt.date, spot: SpotDay, structure: tuple[dt.date, int] | None,
-                   index: ChainIndex, rng: np.random.Generator) -> dict[str, np.ndarray]:
+                   index: ChainIndex, params: MarketParams, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Multi-leg packages; the structure theme trades the fly / put spread around a round strike."""
     ts = order_times(n, spot, rng)
     tradable = structure is not None and structure[0] in index.expiries
@@ -174,16 +179,17 @@ def package_orders(n: int, first_id: int, day: dt.date, spot: SpotDay, structure
     flows = np.where(is_structure, STRUCTURE, SPREAD)
     return {"ts": leg_ts, "row": index.rows(expiry[pkg], is_put, strike), "side": side[pkg] * np.sign(ratio),
             "size": sizes[pkg] * np.abs(ratio), "flow": flows[pkg], "package": first_id + pkg,
-            "cross": (rng.random(n) < CROSS_SHARE_PACKAGE)[pkg], "close_intent": close_intents(flows, side, rng)[pkg]}
+            "cross": (rng.random(n) < params.cross_share)[pkg],
+            "close_intent": close_intents(flows, side, theme_buys(params), rng)[pkg]}
 
 
 def customer_orders(n_prints: int, day: dt.date, spot: SpotDay, surface: VolSurface, index: ChainIndex,
-                    structure: tuple[dt.date, int] | None, millisecond_clock: bool,
+                    structure: tuple[dt.date, int] | None, millisecond_clock: bool, params: MarketParams,
                     rng: np.random.Generator) -> pl.DataFrame:
     """The day's SPY prints before pricing: chain row, time, customer side, size, theme, package, cross flag."""
     n_packages = round(n_prints * PACKAGE_SHARE / 2.6)
-    single = single_leg_orders(n_prints - int(2.6 * n_packages), day, spot, surface, index, rng)
-    legs = package_orders(n_packages, 0, day, spot, structure, index, rng)
+    single = single_leg_orders(n_prints - int(2.6 * n_packages), day, spot, surface, index, params, rng)
+    legs = package_orders(n_packages, 0, day, spot, structure, index, params, rng)
     orders = pl.DataFrame({k: np.concatenate([single[k], legs[k]]) for k in single})
     orders = orders.filter(pl.col("row") >= 0)  # drop strikes that fell outside the listed range
     if millisecond_clock:
@@ -197,9 +203,9 @@ def customer_orders(n_prints: int, day: dt.date, spot: SpotDay, surface: VolSurf
     ).sort("ts", "row")
 
 
-def close_intents(flows: np.ndarray, side: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def close_intents(flows: np.ndarray, side: np.ndarray, buys: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Whether each customer wants to close (if they hold the other side): themes open, reversals close."""
-    against_theme = (side == 1) != np.array([THEME_BUYS[f] for f in range(6)])[flows]
+    against_theme = (side == 1) != buys[flows]
     with_p = np.array([CLOSE_INTENT[f][0] for f in range(6)])[flows]
     against_p = np.array([CLOSE_INTENT[f][1] for f in range(6)])[flows]
     return rng.random(flows.size) < np.where(against_theme, against_p, with_p)

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from spy_gamma.quant.contracts import occ_ticker
 from spy_gamma.sources.simulator.flow import order_sizes, order_times
-from spy_gamma.sources.simulator.market import SpotDay, VolSurface, tte_years
+from spy_gamma.sources.simulator.market import SpotDay, VolSurface, occ_tickers, tte_years
 
 
 @dataclass(frozen=True)
@@ -37,21 +36,28 @@ NOISE_ROOTS = (
     NoiseRoot("PLTR", 0.05, 175.0, 2.2, 4.0, 1.0), NoiseRoot("GLD", 0.03, 330.0, 0.1, 1.1, 1.0),
     NoiseRoot("TLT", 0.02, 88.0, -0.3, 0.9, 1.0),
 )
-QUOTED_NOISE_ROOTS = ("SPYI", "SPYG")
+ROOT_NAMES = [r.root for r in NOISE_ROOTS]
+QUOTED_NOISE_ROOTS = ("SPYI", "SPYG")  # the roots whose quotes the quotes file carries
+QUOTED_ROOT = np.array([r.root in QUOTED_NOISE_ROOTS for r in NOISE_ROOTS])
 
 
 @dataclass(frozen=True)
 class NoiseContracts:
     """The noise universe traded today, one row per contract (its key is the row position)."""
 
-    tickers: list[str]
-    roots: np.ndarray
+    tickers: pl.Series
+    roots: np.ndarray  # index into NOISE_ROOTS
     strike: np.ndarray
     is_call: np.ndarray
     expiry_close: np.ndarray
     level: np.ndarray
     beta: np.ndarray
     vol_scale: np.ndarray
+
+    @property
+    def quoted(self) -> np.ndarray:
+        """Contracts whose root's quotes are in the quotes file."""
+        return QUOTED_ROOT[self.roots]
 
 
 def noise_prints(n: int, spot: SpotDay, surface: VolSurface, expiries: list[dt.date], expiry_close: np.ndarray,
@@ -75,10 +81,12 @@ def noise_prints(n: int, spot: SpotDay, surface: VolSurface, expiries: list[dt.d
     code = ((roots.astype(np.int64) * 64 + expiry) * 2 + is_call) << 32 | strike_mills  # one int per contract
     _, first, key = np.unique(code, return_index=True, return_inverse=True)
     r, e, c = roots[first], expiry[first], is_call[first]
+    tickers = pl.DataFrame({"expiry": np.array(expiries, dtype="datetime64[D]")[e], "strike": strike_mills[first] / 1000.0,
+                            "right": pl.Series(["P", "C"]).gather(c.astype(np.int64)),
+                            "root": pl.Series(list(ROOT_NAMES)).gather(r)}).select(
+        occ_tickers(pl.col("expiry").cast(pl.Date), pl.col("right"), pl.col("strike"), pl.col("root")).alias("ticker"))
     contracts = NoiseContracts(
-        tickers=[occ_ticker(expiries[ei], "C" if ci else "P", k / 1000, NOISE_ROOTS[ri].root)
-                 for ri, ei, ci, k in zip(r, e, c, strike_mills[first])],
-        roots=np.array([NOISE_ROOTS[ri].root for ri in r]), strike=strike_mills[first] / 1000.0, is_call=c,
+        tickers=tickers.to_series(), roots=r, strike=strike_mills[first] / 1000.0, is_call=c,
         expiry_close=expiry_close[e], level=spec["level"][first], beta=spec["beta"][first],
         vol_scale=spec["vol_scale"][first])
     prints = pl.DataFrame({"key": key.ravel(), "ts": ts, "side": np.where(rng.random(n) < 0.5, 1, -1).astype(np.int8),

@@ -1,0 +1,113 @@
+"""How sure we are: draws of the dealer book from the signing model, propagated to every headline figure.
+
+Each draw takes a contract's start inventory from its uniform prior (the open-interest-feasible interval) and its
+window flow from a normal with the signing model's posterior mean and variance, scaled by a factor common to the
+whole book (the unknown scale of directional flow), and keeps the sum inside the open interest at the close. Exposures are linear in positions, so a draw's GEX, profile, walls and flip are
+matrix products of the draws with per-contract unit exposures: 200 draws cost about as much as one profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from spy_gamma.quant.exposure import unit_gex_matrix
+
+N_DRAWS = 200
+BAND = (5, 50, 95)  # the percentiles every band reports
+FLOW_SCALE_SPAN = 2.0  # stated prior: directional flow may be up to 2x larger or smaller than read at face value
+
+
+@dataclass(frozen=True)
+class Bands:
+    """p05 / p50 / p95 of the headline figures over the draws, and the probability dealers are long gamma."""
+
+    total_gex: dict[str, float]
+    prob_dealers_long_gamma: float
+    gamma_flip: dict[str, float | None]
+    flip_found_share: float
+    call_wall: dict[str, float | None]
+    put_wall: dict[str, float | None]
+    profile: pl.DataFrame  # spot, total_gex_p05, total_gex_p50, total_gex_p95
+
+
+def position_draws(book: pl.DataFrame, n_draws: int = N_DRAWS, seed: int = 0) -> np.ndarray:
+    """(draws x contracts) dealer positions for the book's rows (``start_inventory, start_inventory_sd,
+    window_flow, window_flow_sd, open_interest``), each within +-open interest where it is known.
+
+    A draw scales every contract's window flow by one common factor, log-uniform within FLOW_SCALE_SPAN either
+    way: the signing model reads reliabilities relative to at-the-touch votes taken at face value, so the scale
+    of directional flow is what the data cannot fix (docs/METHODOLOGY.md, "what the method cannot know").
+    """
+    rng = np.random.default_rng(seed)
+    n = book.height
+    start, start_sd, flow, flow_sd = (book[c].cast(pl.Float64).fill_null(0.0).to_numpy() for c in
+                                      ("start_inventory", "start_inventory_sd", "window_flow", "window_flow_sd"))
+    half_width = np.sqrt(3.0) * start_sd  # a uniform with this sd
+    scale = np.exp(rng.uniform(-1.0, 1.0, (n_draws, 1)) * np.log(FLOW_SCALE_SPAN))
+    draws = (start + half_width * rng.uniform(-1.0, 1.0, (n_draws, n))
+             + scale * (flow + flow_sd * rng.standard_normal((n_draws, n))))
+    bound = book["open_interest"].cast(pl.Float64).fill_null(np.inf).to_numpy()
+    return np.clip(draws, -bound, bound)
+
+
+def percentiles(values: np.ndarray) -> dict[str, float | None]:
+    """``{p05, p50, p95}`` of the finite values (None when there are none)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return {f"p{p:02d}": None for p in BAND}
+    return {f"p{p:02d}": float(v) for p, v in zip(BAND, np.percentile(finite, BAND))}
+
+
+def exposure_bands(book: pl.DataFrame, draws: np.ndarray, spot: float, r: float, q: float,
+                   grid: np.ndarray) -> Bands:
+    """Bands of total GEX at spot, the gamma profile over ``grid``, the flip and the walls over the draws.
+
+    ``book`` rows align with the draws' columns (``strike, right, iv, tte_years`` and optionally ``carry_q``).
+    A draw's flip is the zero of its profile nearest to spot, linear between grid points.
+    """
+    unit = unit_gex_matrix(book, np.r_[spot, grid], r, q)  # contracts x (1 + grid): gex of one contract
+    at_spot, on_grid = unit[:, 0], unit[:, 1:]
+    total = draws @ at_spot
+    profiles = draws @ on_grid
+    flips = np.array([_nearest_zero(grid, profile, spot) for profile in profiles])
+    return Bands(
+        total_gex=percentiles(total), prob_dealers_long_gamma=float((total > 0).mean()),
+        gamma_flip=percentiles(flips), flip_found_share=float(np.isfinite(flips).mean()),
+        call_wall=_wall_band(book, draws * at_spot, "C"), put_wall=_wall_band(book, draws * at_spot, "P"),
+        profile=pl.DataFrame({"spot": grid, **{f"total_gex_p{p:02d}": np.percentile(profiles, p, axis=0)
+                                               for p in BAND}}))
+
+
+def regime_label(point_label: str, total_gex_band: dict[str, float | None]) -> str:
+    """The regime as read from the point estimate, unless the 90% band of GEX at spot contains zero."""
+    low, high = total_gex_band["p05"], total_gex_band["p95"]
+    if low is not None and high is not None and low < 0 < high:
+        return "uncertain (the 90% band of dealer GEX at spot contains zero)"
+    return point_label
+
+
+def _nearest_zero(grid: np.ndarray, profile: np.ndarray, spot: float) -> float:
+    """The profile's zero crossing nearest to spot (linear between grid points), NaN when it has none."""
+    sign = np.sign(profile)
+    crossings = list(grid[sign == 0])
+    for i in np.flatnonzero(sign[:-1] * sign[1:] < 0):
+        crossings.append(grid[i] - profile[i] * (grid[i + 1] - grid[i]) / (profile[i + 1] - profile[i]))
+    return float(min(crossings, key=lambda s: abs(s - spot))) if crossings else np.nan
+
+
+def _wall_band(book: pl.DataFrame, gex: np.ndarray, right: str) -> dict[str, float | None]:
+    """Percentiles of a draw's wall strike (largest |gex| by strike of one right), and the modal wall's share."""
+    rows = (book["right"] == right).to_numpy()
+    if not rows.any():
+        return {**{f"p{p:02d}": None for p in BAND}, "modal": None, "modal_share": 0.0}
+    strikes, index = np.unique(book["strike"].to_numpy()[rows], return_inverse=True)
+    by_strike = np.zeros((gex.shape[0], strikes.size))
+    np.add.at(by_strike.T, index, gex[:, rows].T)
+    walls = strikes[np.argmax(np.abs(by_strike), axis=1)]
+    values, counts = np.unique(walls, return_counts=True)
+    return {**percentiles(walls), "modal": float(values[np.argmax(counts)]),
+            "modal_share": float(counts.max() / walls.size)}
+

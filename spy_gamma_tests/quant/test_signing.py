@@ -1,0 +1,140 @@
+"""The signing model against tapes whose true sides are drawn in the test: what it learns, and what it must not."""
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from spy_gamma.quant.conditions import REGULAR, SINGLE_LEG_CROSS
+from spy_gamma.quant.signing import SigningFit, SigningModel, sign_session, sign_with_fit, vote_features, vote_groups
+
+BID, ASK = 1.00, 1.10
+DAYS = 4
+
+
+def tape(sides: np.ndarray, contract: np.ndarray, where: np.ndarray, *, vote_right: np.ndarray | None = None,
+         depth_vote: np.ndarray | None = None, size_match: np.ndarray | None = None,
+         conditions: np.ndarray | None = None) -> pl.DataFrame:
+    """Paired prints over DAYS sessions: ``where`` is "touch" or "mid"; a touch print sits at the ask when its
+    quote vote is +1. The quote vote is the true side where ``vote_right``, the opposite elsewhere; at the mid the
+    deeper side is ``depth_vote`` (+1: the ask is deeper). ``size_match`` prints trade the size they hit."""
+    n = sides.size
+    vote = np.where(vote_right if vote_right is not None else True, sides, -sides)
+    depth = depth_vote if depth_vote is not None else np.zeros(n, dtype=int)
+    match = size_match if size_match is not None else np.zeros(n, dtype=bool)
+    price = np.where(where == "mid", (BID + ASK) / 2, np.where(vote > 0, ASK, BID))
+    ask_size = np.where(where == "mid", np.where(depth > 0, 50, 10), np.where(match & (vote > 0), 5, 40))
+    bid_size = np.where(where == "mid", np.where(depth < 0, 50, 10), np.where(match & (vote < 0), 5, 30))
+    return pl.DataFrame({
+        "ticker": [f"O:SPY251010C{600 + c:05d}000" for c in contract], "sip_timestamp": np.arange(n, dtype=np.int64),
+        "date": [dt.date(2025, 10, 1 + i % DAYS) for i in range(n)],
+        "price": price, "size": np.full(n, 5), "conditions": conditions if conditions is not None else np.full(n, REGULAR),
+        "bid_price": np.full(n, BID), "ask_price": np.full(n, ASK), "bid_size": bid_size, "ask_size": ask_size,
+        "quote_age_ns": np.zeros(n, dtype=np.int64), "quote_state": ["normal"] * n,
+        "expiry": [dt.date(2025, 10, 10)] * n, "strike": 600.0 + contract, "right": ["C"] * n,
+        "true_side": sides})
+
+
+def window(paired: pl.DataFrame) -> tuple[pl.DataFrame, SigningModel]:
+    """The window model fitted on the tape's days, and its prints signed."""
+    features = vote_features(paired)
+    model = SigningModel(vote_groups(features))
+    model.fit()
+    return model.sign(features), model
+
+
+def directional_market(rng: np.random.Generator, contracts: int = 300, prints: int = 24, strength: float = 0.4):
+    """Contracts whose customers mostly buy or mostly sell (direction 0.5 +- strength), sides drawn from it."""
+    direction = 0.5 + strength * rng.choice([-1, 1], contracts)
+    contract = np.repeat(np.arange(contracts), prints)
+    sides = np.where(rng.random(contract.size) < direction[contract], 1, -1)
+    return contract, sides
+
+
+def test_uninformative_evidence_leaves_mid_prints_a_coin_flip_and_touch_prints_the_quote_rule():
+    # Sides 50/50 in every contract, depth votes random: nothing beyond the quote carries information.
+    rng = np.random.default_rng(1)
+    contract = np.repeat(np.arange(300), 24)
+    sides = np.where(rng.random(contract.size) < 0.5, 1, -1)
+    where = np.where(rng.random(contract.size) < 0.3, "mid", "touch")
+    prints, model = window(tape(sides, contract, where, depth_vote=rng.choice([-1, 1], contract.size)))
+    p = prints["p_customer_buy"].to_numpy()
+    at_mid = prints["print_location"].to_numpy() == "mid"
+    assert model.depth_accuracy == pytest.approx(0.5, abs=0.05)
+    assert np.abs(p[at_mid] - 0.5).max() < 0.1  # no contract looks directional enough to lean on
+    assert np.all((p[~at_mid] > 0.99) == (prints["quote_vote"].to_numpy()[~at_mid] > 0))  # the quote rule
+
+
+def test_a_contracts_direction_signs_its_mid_prints():
+    rng = np.random.default_rng(2)
+    contract, sides = directional_market(rng)
+    prints, model = window(tape(sides, contract, np.where(rng.random(contract.size) < 0.3, "mid", "touch")))
+    mid = prints.filter(pl.col("print_location") == "mid")
+    hard = np.where(mid["p_customer_buy"].to_numpy() > 0.5, 1, -1)
+    # 90% of a contract's prints follow its direction: reading it off the touch prints signs most mid prints
+    # right (a coin flip would be 50%), and the spread of directions (0.4) is found
+    assert (hard == mid["true_side"].to_numpy()).mean() > 0.8
+    assert model.fit().book_direction_sd == pytest.approx(0.4, abs=0.05)
+
+
+def test_a_stratum_that_reverses_the_quote_rule_is_learned_from_contract_directions():
+    # Size-matched prints are resting customer limit orders filled at the opposite touch: their quote vote is
+    # wrong 90% of the time. The contracts' directions (from plain touch prints on other days) reveal it.
+    rng = np.random.default_rng(3)
+    contract, sides = directional_market(rng, contracts=400)
+    matched = rng.random(contract.size) < 0.25
+    right = np.where(matched, rng.random(contract.size) < 0.1, True)
+    _, model = window(tape(sides, contract, np.full(contract.size, "touch"), vote_right=right, size_match=matched))
+    fit = model.fit()
+    assert fit.quote_accuracy["touch|age0|size_match"] == pytest.approx(0.1, abs=0.08)
+    assert fit.quote_accuracy["touch|age0|plain"] == pytest.approx(1.0)
+
+
+def test_one_session_identifies_nothing_and_is_the_quote_rule():
+    # Within a day votes also co-move with the option's price drift, whatever the sides: one day alone is never
+    # taken as evidence of a direction, so every mid print stays a coin flip, even in a directional market.
+    rng = np.random.default_rng(4)
+    contract, sides = directional_market(rng, contracts=100)
+    paired = tape(sides, contract, np.where(rng.random(contract.size) < 0.3, "mid", "touch")).drop("date")
+    signed = sign_session(paired)
+    mid = signed.prints.filter(pl.col("print_location") == "mid")
+    assert not signed.fit.identified
+    assert mid["p_customer_buy"].to_numpy() == pytest.approx(0.5, abs=0.02)
+
+
+def test_crosses_carry_no_dealer_flow():
+    rng = np.random.default_rng(5)
+    contract, sides = directional_market(rng, contracts=50)
+    cross = rng.random(contract.size) < 0.2
+    signed = sign_session(tape(sides, contract, np.full(contract.size, "touch"),
+                               conditions=np.where(cross, SINGLE_LEG_CROSS, REGULAR)).drop("date"))
+    crossed = signed.prints.filter(pl.col("conditions") == SINGLE_LEG_CROSS)
+    assert (crossed["expected_dealer_flow"] == 0).all() and (crossed["dealer_sign"] == 0).all()
+
+
+def test_contract_flow_moments_sum_the_prints_and_add_the_shared_direction():
+    rng = np.random.default_rng(6)
+    contract, sides = directional_market(rng, contracts=80)
+    prints, model = window(tape(sides, contract, np.where(rng.random(contract.size) < 0.5, "mid", "touch")))
+    by_contract = prints.group_by("ticker").agg(pl.col("expected_dealer_flow").sum(),
+                                                (pl.col("p_customer_buy") * (1 - pl.col("p_customer_buy"))
+                                                 * 4 * pl.col("size") ** 2).sum().alias("independent_var"))
+    joined = by_contract.join(model.contract_moments(), on="ticker")
+    # the mean is the sum of the prints' expectations; mid prints move together through the contract's
+    # direction, so the variance exceeds the sum of independent Bernoulli variances
+    assert np.allclose(joined["expected_dealer_flow"], joined["dealer_flow"], atol=1e-6)
+    assert (joined["dealer_flow_variance"] >= joined["independent_var"] - 1e-6).all()
+    assert (joined["dealer_flow_variance"] > 1.2 * joined["independent_var"]).mean() > 0.5
+
+
+def test_a_stored_fit_signs_alike():
+    rng = np.random.default_rng(7)
+    contract, sides = directional_market(rng, contracts=150)
+    paired = tape(sides, contract, np.where(rng.random(contract.size) < 0.3, "mid", "touch"))
+    prints, model = window(paired)
+    fit = SigningFit.from_dict(model.fit().as_dict())
+    again = sign_with_fit(paired, fit)
+    assert again.fit == fit
+    assert np.allclose(again.prints.sort("sip_timestamp")["p_customer_buy"],
+                       prints.sort("sip_timestamp")["p_customer_buy"], atol=1e-3)  # the fit keeps 4 decimals

@@ -1,0 +1,88 @@
+"""Bands over draws of the book, against hand-worked books and figures computed here from BSM directly."""
+
+import datetime as dt
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy.stats import norm
+
+from spy_gamma.quant.uncertainty import FLOW_SCALE_SPAN, exposure_bands, percentiles, position_draws, regime_label
+
+R = 0.04
+
+
+def book(rows) -> pl.DataFrame:
+    """rows: (strike, right, start, start_sd, flow, flow_sd, open_interest)."""
+    return pl.DataFrame([{"ticker": f"O:SPY251010{right}{int(strike * 1000):08d}", "expiry": dt.date(2025, 10, 10),
+                          "strike": float(strike), "right": right, "iv": 0.2, "tte_years": 0.05, "carry_q": 0.0,
+                          "dealer_position": start + flow, "start_inventory": float(start),
+                          "start_inventory_sd": float(start_sd), "window_flow": float(flow),
+                          "window_flow_sd": float(flow_sd), "open_interest": oi}
+                         for strike, right, start, start_sd, flow, flow_sd, oi in rows])
+
+
+def gex_per_contract(spot: float, strike: float) -> float:
+    """100 x BSM gamma x S^2 x 1% for iv 0.2, T 0.05, q 0 (Hull's formula, written out)."""
+    t, sigma = 0.05, 0.2
+    d1 = (math.log(spot / strike) + (R + sigma ** 2 / 2) * t) / (sigma * math.sqrt(t))
+    return 100 * norm.pdf(d1) / (spot * sigma * math.sqrt(t)) * spot ** 2 * 0.01
+
+
+def test_draws_scale_the_flow_within_the_stated_span_and_respect_open_interest():
+    draws = position_draws(book([(600, "C", 0, 0, 100, 0, None), (610, "P", 0, 0, -300, 0, 250)]), seed=1)
+    call, put = draws[:, 0], draws[:, 1]
+    # no sd anywhere: each draw is the flow times one common factor within [1/2, 2], log-symmetric about 1
+    assert call.min() >= 100 / FLOW_SCALE_SPAN - 1e-9 and call.max() <= 100 * FLOW_SCALE_SPAN + 1e-9
+    assert np.median(call) == pytest.approx(100, rel=0.15)
+    assert put.min() >= -250 - 1e-9  # -300 x factor, held at the 250 open
+    assert np.allclose(np.where(put > -250, put / call, -3.0), -3.0)  # one factor for the whole book
+
+
+def test_start_inventory_draws_are_uniform_over_the_feasible_interval():
+    draws = position_draws(book([(600, "C", 40, 20, 0, 0, None)]), n_draws=20_000, seed=2)[:, 0]
+    half = 20 * math.sqrt(3)
+    assert draws.min() >= 40 - half - 1e-9 and draws.max() <= 40 + half + 1e-9
+    assert draws.std() == pytest.approx(20, rel=0.03)
+
+
+def test_bands_of_total_gex_are_the_draws_times_each_contracts_gamma_dollars():
+    rows = book([(600, "C", 0, 0, 100, 0, None), (620, "P", 0, 0, -50, 0, None)])
+    draws = np.array([[100.0, -50.0], [200.0, -100.0], [50.0, -25.0]])
+    bands = exposure_bands(rows, draws, 610.0, R, 0.0, np.arange(590.0, 630.25, 0.25))
+    per_draw = draws @ np.array([gex_per_contract(610.0, 600), gex_per_contract(610.0, 620)])
+    assert bands.total_gex["p50"] == pytest.approx(np.percentile(per_draw, 50), rel=1e-6)
+    assert bands.total_gex["p05"] == pytest.approx(np.percentile(per_draw, 5), rel=1e-6)
+    assert bands.prob_dealers_long_gamma == pytest.approx(np.mean(per_draw > 0))
+    # the call wall is 600 in every draw (the only call), the put wall 620
+    assert bands.call_wall["modal"] == 600 and bands.call_wall["modal_share"] == 1.0
+    assert bands.put_wall["p50"] == 620
+
+
+def test_a_draws_flip_is_where_its_profile_crosses_zero():
+    # dealers long the 600 call and short the same number of 620 puts: gex is zero where both gammas are
+    # equal, at the spot whose log-distance to each strike matches: sqrt(600 x 620) up to the drift term
+    rows = book([(600, "C", 0, 0, 100, 0, None), (620, "P", 0, 0, -100, 0, None)])
+    grid = np.arange(590.0, 630.25, 0.25)
+    bands = exposure_bands(rows, np.array([[100.0, -100.0]]), 610.0, R, 0.0, grid)
+
+    def total(s):
+        return gex_per_contract(s, 600) - gex_per_contract(s, 620)
+
+    low, high = 600.0, 620.0
+    for _ in range(60):  # bisection on the hand-written total
+        middle = (low + high) / 2
+        low, high = (middle, high) if total(middle) > 0 else (low, middle)
+    assert bands.gamma_flip["p50"] == pytest.approx(low, abs=0.01)
+
+
+def test_the_regime_is_uncertain_when_the_band_straddles_zero():
+    assert regime_label("dealers long gamma (dampening)", {"p05": -1.0, "p50": 2.0, "p95": 3.0}).startswith("uncertain")
+    assert regime_label("dealers long gamma (dampening)", {"p05": 1.0, "p50": 2.0, "p95": 3.0}) == \
+        "dealers long gamma (dampening)"
+
+
+def test_percentiles_ignore_draws_without_a_value():
+    assert percentiles(np.array([np.nan, 1.0, 2.0, 3.0]))["p50"] == 2.0
+    assert percentiles(np.array([np.nan]))["p50"] is None
