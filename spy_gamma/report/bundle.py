@@ -67,7 +67,7 @@ class ReportBundle:
     intraday_flow: pl.DataFrame  # sip_timestamp (ns UTC), cum_dealer_delta_usd, cum_dealer_gamma_usd
     positions: pl.DataFrame  # POSITION_CSV_COLUMNS
     contract_greeks: pl.DataFrame  # ticker, expiry, strike, right, iv, delta..color, gex, dex, vex, cex
-    strike_flow: pl.DataFrame  # date, expiry, strike, right, net_dealer_flow, customer_buy,
+    strike_flow: pl.DataFrame  # target expiries: date, expiry, strike, right, net_dealer_flow, customer_buy,
     # customer_sell (contracts traded that day)
     levels_history: pl.DataFrame  # one row per as-of close of the window: as_of, spot, total_gex (+ band), flip,
     # walls, abs gamma strikes, front max pain, regime

@@ -9,14 +9,27 @@ from importlib import resources
 from string import Template
 
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 
 from spy_gamma.report import theme
 from spy_gamma.report.bundle import ReportBundle
 from spy_gamma.report.drilldown import strike_details
-from spy_gamma.report.figures import FIGURES
-from spy_gamma.report.formatting import MISSING, fmt_count, fmt_level, fmt_pct, fmt_usd, is_missing
+from spy_gamma.report.figures import DASHBOARD_FIGURES
+from spy_gamma.report.formatting import MISSING, fmt_count, fmt_level, fmt_usd, is_missing
 from spy_gamma.report.glossary import LEVEL_DEFINITIONS, scenario_label
+from spy_gamma.report.wording import (
+    SIMULATED_NOTE,
+    band_range,
+    distance_from_spot,
+    flip_distance,
+    level_action,
+    level_strength,
+    prob_long_text,
+    quality_rows,
+    regime_short,
+    regime_tone,
+)
+
+PLOTLY_JS_FILE = "plotly.min.js"  # one copy per report folder, shared by the dashboard and every panel page
 
 PANEL_LAYOUT = {  # chart -> (panel heading, css class: full or half width)
     "gamma_profile": ("Gamma profile by strike", "full"),
@@ -25,6 +38,7 @@ PANEL_LAYOUT = {  # chart -> (panel heading, css class: full or half width)
     "gamma_surface": ("How the book was built", "half"),
     "volatility_smile": ("Volatility smile", "half"),
     "intraday_flow": ("Intraday dealer flow", "half"),
+    "levels_history": ("Levels over the window's closes", "full"),
 }
 CLICKABLE_CHARTS = ("gamma_profile", "greeks_panel", "dealer_flow_vs_oi")
 
@@ -61,14 +75,8 @@ def _card(title: str, value: str, detail: str, definition_key: str, tone: str = 
     )
 
 
-def _distance(level, spot) -> str:
-    if is_missing(level) or is_missing(spot):
-        return ""
-    return f"{fmt_pct((level / spot - 1) * 100, signed=True)} from spot"
-
-
 def metric_cards(summary: dict) -> str:
-    """Key levels and the regime, each card titled with whose perspective it is (dealers')."""
+    """Key levels and the regime with their 90% bands, each card titled with whose perspective it is (dealers')."""
     spot, regime = summary.get("spot"), summary.get("regime") or {}
     call_wall, put_wall = summary.get("call_wall") or {}, summary.get("put_wall") or {}
     max_pain = "".join(
@@ -76,50 +84,28 @@ def metric_cards(summary: dict) -> str:
         for e, k in (summary.get("max_pain") or {}).items()
     )
     total = summary.get("total_gex")
+
+    def wall_detail(wall: dict) -> str:
+        return f"{fmt_usd(wall.get('gex'))} dealer GEX · 90% band {band_range(wall.get('band'), fmt_level)}"
+
     cards = [
-        _card("Total dealer GEX", fmt_usd(total), "per 1% spot move", "total_gex", _sign_class(total)),
-        _card(
-            "Gamma flip",
-            fmt_level(summary.get("gamma_flip")),
-            _distance(summary.get("gamma_flip"), spot),
-            "gamma_flip",
-            "flip",
-        ),
-        _card(
-            "Dealer call wall",
-            fmt_level(call_wall.get("strike")),
-            f"{fmt_usd(call_wall.get('gex'))} dealer GEX",
-            "call_wall",
-            "callwall",
-        ),
-        _card(
-            "Dealer put wall",
-            fmt_level(put_wall.get("strike")),
-            f"{fmt_usd(put_wall.get('gex'))} dealer GEX",
-            "put_wall",
-            "putwall",
-        ),
-        _card(
-            "Abs gamma strike",
-            fmt_level(summary.get("abs_gamma_strike")),
-            _distance(summary.get("abs_gamma_strike"), spot),
-            "abs_gamma_strike",
-        ),
-        _card(
-            "Gamma centroid",
-            fmt_level(summary.get("gamma_centroid")),
-            _distance(summary.get("gamma_centroid"), spot),
-            "gamma_centroid",
-        ),
+        _card("Total dealer GEX", fmt_usd(total),
+              f"per 1% move · 90% band {band_range(summary.get('total_gex_band'))}<br>{prob_long_text(summary)}",
+              "total_gex", _sign_class(total)),
+        _card("Gamma flip", fmt_level(summary.get("gamma_flip")),
+              f"{flip_distance(summary)}<br>90% band {band_range(summary.get('gamma_flip_band'), fmt_level)}",
+              "gamma_flip", "flip"),
+        _card("Dealer call wall", fmt_level(call_wall.get("strike")), wall_detail(call_wall), "call_wall", "callwall"),
+        _card("Dealer put wall", fmt_level(put_wall.get("strike")), wall_detail(put_wall), "put_wall", "putwall"),
+        _card("Abs gamma strike", fmt_level(summary.get("abs_gamma_strike")),
+              distance_from_spot(summary.get("abs_gamma_strike"), spot), "abs_gamma_strike"),
+        _card("Gamma centroid", fmt_level(summary.get("gamma_centroid")),
+              distance_from_spot(summary.get("gamma_centroid"), spot), "gamma_centroid"),
         _card("Max pain by expiry", "", f'<div class="maxpain">{max_pain}</div>', "max_pain"),
-        _card(
-            f"Regime ({regime.get('perspective', 'dealer')} view)",
-            regime.get("label", MISSING),
-            f"GEX at spot {fmt_usd(regime.get('gex_at_spot'))} · "
-            f"{fmt_pct(regime.get('distance_to_flip_pct'), 2, signed=True)} vs flip",
-            "regime",
-            "regime " + _sign_class(regime.get("gex_at_spot")),
-        ),
+        _card(f"Regime ({regime.get('perspective', 'dealer')} view)", regime_short(regime),
+              f"GEX at spot {fmt_usd(regime.get('gex_at_spot'))} · {prob_long_text(summary)}"
+              f"<br>point estimate: {_esc(regime.get('point_label', MISSING))}",
+              "regime", "regime " + regime_tone(regime)),
     ]
     return "\n".join(cards)
 
@@ -137,26 +123,29 @@ def hedging_strip(summary: dict) -> str:
 def _strength_meter(strength) -> str:
     if is_missing(strength):
         return f'<span class="muted">{MISSING}</span>'
-    width = max(0.0, min(1.0, float(strength))) * 100
-    return f'<span class="meter"><i style="width:{width:.0f}%"></i></span> {float(strength):.2f}'
+    return f'<span class="meter"><i style="width:{strength * 100:.0f}%"></i></span> {strength:.2f}'
+
+
+ROLE_TONES = {"support": "pos", "resistance": "pos", "acceleration": "neg", "pivot": "flip"}
 
 
 def levels_table(summary: dict) -> str:
-    """Support and resistance rows (dealer-derived levels), nearest to spot first."""
+    """Dealer-derived levels by role (support, resistance, acceleration, pivot), nearest to spot first, each with
+    what dealers do there."""
     levels, spot = summary.get("levels") or {}, summary.get("spot") or 0.0
-    rows = []
-    for side in ("resistance", "support"):
-        for level in sorted(levels.get(side, []), key=lambda lv: abs((lv.get("strike") or spot) - spot)):
-            rows.append(
-                f'<tr><td class="{"neg" if side == "resistance" else "pos"}">{side}</td>'
-                f'<td class="num">{fmt_level(level.get("strike"))}</td>'
-                f"<td>{_esc(str(level.get('kind', '')).replace('_', ' '))}</td>"
-                f"<td>{_strength_meter(level.get('strength'))}</td>"
-                f"<td>{_esc(level.get('note', ''))}</td></tr>"
-            )
+    found = [level for group in levels.values() for level in group]
+    rows = [
+        f'<tr><td class="{ROLE_TONES.get(level.get("role"), "")}">{_esc(level.get("role", ""))}</td>'
+        f'<td class="num">{fmt_level(level.get("strike"))}</td>'
+        f'<td class="num">{_esc(distance_from_spot(level.get("strike"), spot))}</td>'
+        f"<td>{_esc(str(level.get('kind', '')).replace('_', ' '))}</td>"
+        f"<td>{_strength_meter(level_strength(level))}</td>"
+        f"<td>{_esc(level_action(level))}</td></tr>"
+        for level in sorted(found, key=lambda lv: abs((lv.get("strike") or spot) - spot))
+    ]
     return (
-        '<table class="grid-table"><thead><tr><th>Side</th><th>Level</th><th>Kind</th><th>Strength</th>'
-        f"<th>Why (dealer view)</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        '<table class="grid-table"><thead><tr><th>Role</th><th>Level</th><th>Vs spot</th><th>Kind</th>'
+        f"<th>Strength</th><th>What dealers do there</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -165,7 +154,7 @@ def patterns_table(summary: dict) -> str:
     rows = [
         f"<tr><td>{_esc(str(p.get('kind', '')).replace('_', ' '))}</td>"
         f'<td class="num">{_esc(", ".join(fmt_level(k) for k in p.get("strikes") or []))}</td>'
-        f"<td>{_esc(p.get('expiry') or 'all')}</td><td>{_strength_meter(p.get('strength'))}</td>"
+        f"<td>{_esc(p.get('expiry') or 'all')}</td><td>{_strength_meter(level_strength(p))}</td>"
         f"<td>{_esc(p.get('note', ''))}</td></tr>"
         for p in summary.get("patterns") or []
     ]
@@ -176,17 +165,17 @@ def patterns_table(summary: dict) -> str:
 
 
 def data_quality_block(summary: dict) -> str:
-    """Coverage figures and warnings, so a trader knows how far to trust the picture."""
+    """Every data-quality check with its share and status (WARN first in colour), the warnings, the methodology
+    and the definitions, so a trader knows how far to trust the picture."""
     quality = summary.get("data_quality") or {}
-    figures = [
-        ("Trades", fmt_count(quality.get("trades"))),
-        ("Quoted", fmt_pct(quality.get("quoted_pct"))),
-        ("Unknown side", fmt_pct(quality.get("unknown_side_pct"))),
-        ("Crossed quotes", fmt_pct(quality.get("crossed_quote_pct"))),
-        ("IV solved", fmt_pct(quality.get("iv_solved_pct"))),
-        ("Days", fmt_count(quality.get("days"))),
-    ]
+    figures = [("Prints", fmt_count(quality.get("prints"))), ("Sessions", fmt_count(quality.get("sessions"))),
+               ("Positions opened before the window", fmt_count(quality.get("contracts_opened_before_window")))]
     stats = "".join(f"<span>{_esc(k)} <b>{_esc(v)}</b></span>" for k, v in figures)
+    checks = "".join(
+        f'<tr class="{status.lower()}"><td>{_esc(name)}</td><td class="num">{_esc(share)}</td>'
+        f'<td class="muted">{_esc(limit)}</td><td class="status">{_esc(status)}</td></tr>'
+        for name, share, limit, status in quality_rows(quality)
+    )
     warnings = "".join(f"<li>{_esc(w)}</li>" for w in quality.get("warnings") or [])
     method = "".join(
         f"<dt>{_esc(k.replace('_', ' '))}</dt><dd>{_esc(v)}</dd>"
@@ -196,15 +185,18 @@ def data_quality_block(summary: dict) -> str:
         f"<dt>{_esc(k.replace('_', ' '))}</dt><dd>{_esc(v)}</dd>" for k, v in LEVEL_DEFINITIONS.items()
     )
     return (
-        f'<div class="dq-stats">{stats}</div><ul class="warnings">{warnings}</ul>'
-        f'<div class="defs"><dl>{method}</dl><dl>{definitions}</dl></div>'
+        f'<div class="dq-stats">{stats}</div><table class="grid-table dq-checks"><thead><tr><th>Check</th>'
+        f'<th class="num">Share</th><th>Limit</th><th>Status</th></tr></thead><tbody>{checks}</tbody></table>'
+        f'<ul class="warnings">{warnings}</ul><div class="defs"><dl>{method}</dl><dl>{definitions}</dl></div>'
     )
 
 
-def panel(name: str) -> str:
+def panel(name: str, simulated: bool = False) -> str:
     """One chart's frame; Plotly draws into its .chart div from the embedded spec."""
     heading, width = PANEL_LAYOUT[name]
-    hint = '<span class="hint">click a strike bar for its detail</span>' if name in CLICKABLE_CHARTS else ""
+    hints = {**dict.fromkeys(CLICKABLE_CHARTS, "click a strike bar for its detail"),
+             "levels_history": SIMULATED_NOTE if simulated else ""}
+    hint = f'<span class="hint">{_esc(hints[name])}</span>' if hints.get(name) else ""
     return (
         f'<section class="panel {width}" id="panel-{name}"><h2>{_esc(heading)}{hint}</h2>'
         f'<div class="chart" id="chart-{name}"></div></section>'
@@ -230,8 +222,9 @@ def header_line(summary: dict) -> str:
 
 
 def render_dashboard(bundle: ReportBundle, figures: dict[str, go.Figure] | None = None) -> str:
-    """The whole self-contained page as one HTML string (Plotly JS inlined once, data embedded as JSON)."""
-    figures = figures if figures is not None else {name: build(bundle) for name, build in FIGURES.items()}
+    """The whole page as one HTML string (``figures``: DASHBOARD_FIGURES already built, else built here): data
+    embedded as JSON, Plotly JS from the folder's shared ``plotly.min.js`` (works offline from file://)."""
+    figures = figures if figures is not None else {name: build(bundle) for name, build in DASHBOARD_FIGURES.items()}
     summary = bundle.summary
     regime = summary.get("regime") or {}
     return Template(_template("dashboard.html")).substitute(
@@ -239,15 +232,18 @@ def render_dashboard(bundle: ReportBundle, figures: dict[str, go.Figure] | None 
         css=_template("dashboard.css"),
         header=header_line(summary),
         spot=fmt_level(summary.get("spot")),
-        regime_class=_sign_class(regime.get("gex_at_spot")),
-        regime=_esc(regime.get("label", MISSING)),
+        regime_class=regime_tone(regime),
+        regime=_esc(regime_short(regime)),
+        headline_band=_esc(f"GEX {fmt_usd(summary.get('total_gex'))} · 90% band "
+                           f"{band_range(summary.get('total_gex_band'))} · {prob_long_text(summary)}"),
         cards=metric_cards(summary),
         hedging=hedging_strip(summary),
-        panels="\n".join(panel(name) for name in figures if name in PANEL_LAYOUT),
+        panels="\n".join(panel(name, summary.get("data_source") == "simulated") for name in figures
+                          if name in PANEL_LAYOUT),
         levels=levels_table(summary),
         patterns=patterns_table(summary),
         data_quality=data_quality_block(summary),
-        plotly_js=get_plotlyjs(),
+        plotly_src=PLOTLY_JS_FILE,
         figures_json=figure_payload(figures),
         details_json=embed_json(strike_details(bundle)),
         config_json=embed_json(

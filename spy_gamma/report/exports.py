@@ -7,45 +7,40 @@ import io
 import json
 import logging
 import math
-import os
-import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import polars as pl
+from plotly.offline import get_plotlyjs
 
+from spy_gamma.files import publish
 from spy_gamma.report import theme
+from spy_gamma.report.browser import find_chromium
 from spy_gamma.report.bundle import (
     EXPOSURE_CSV_COLUMNS,
     POSITION_CSV_COLUMNS,
     PROFILE_CSV_COLUMNS,
     ReportBundle,
 )
-from spy_gamma.report.dashboard import render_dashboard
-from spy_gamma.report.figures import FIGURES
+from spy_gamma.report.dashboard import PLOTLY_JS_FILE, render_dashboard
+from spy_gamma.report.figures import DASHBOARD_FIGURES, FIGURES
 from spy_gamma.report.markdown import comprehensive_report, executive_summary
 
 log = logging.getLogger(__name__)
 
-BROWSER_CANDIDATES = (
-    "/usr/bin/chromium",
-    "chromium",
-    "chromium-browser",
-    "google-chrome",
-    "google-chrome-stable",
-)
 PNG_SIZE = {"width": 1400, "height": 640, "scale": 1}
 
 
 def write_atomic(path: Path, content: str | bytes) -> Path:
-    """Write to a temporary file beside ``path``, then rename over it: readers never see half a file."""
+    """Write to a temporary file beside ``path``, then rename over it with the user's umask mode: readers never
+    see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = content.encode("utf-8") if isinstance(content, str) else content
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
         tmp.write(data)
-    os.replace(tmp.name, path)
+    publish(tmp.name, path)
     return path
 
 
@@ -81,20 +76,10 @@ def write_csv(frame: pl.DataFrame, path: Path) -> Path:
     return write_atomic(path, buffer.getvalue())
 
 
-def find_browser() -> str | None:
-    """Chromium/Chrome for kaleido: ``BROWSER_PATH`` when set (kaleido's override), else usual names."""
-    override = os.environ.get("BROWSER_PATH")
-    candidates = (override,) if override else BROWSER_CANDIDATES
-    for candidate in candidates:
-        found = shutil.which(candidate)
-        if found:
-            return found
-    return None
-
-
 def write_pngs(figures: dict[str, go.Figure], output_dir: Path) -> dict[str, Path]:
-    """One PNG per chart through kaleido and a local Chromium; without a browser, one warning and no PNGs."""
-    browser = find_browser()
+    """One PNG per chart, all rendered by ONE kaleido session (one Chromium) for the whole export, with the
+    folder's own plotly.min.js and no MathJax (nothing fetched); without a browser, one warning and no PNGs."""
+    browser = find_chromium()
     if browser is None:
         log.warning(
             "PNG export skipped: no Chrome/Chromium found (set BROWSER_PATH); HTML and data files written."
@@ -107,8 +92,9 @@ def write_pngs(figures: dict[str, go.Figure], output_dir: Path) -> dict[str, Pat
         {"fig": fig, "path": str(staged[name]), "opts": {"format": "png", **PNG_SIZE}}
         for name, fig in figures.items()
     ]
+    session = {"path": browser, "plotlyjs": str(output_dir / PLOTLY_JS_FILE), "mathjax": False}
     try:
-        errors = kaleido.write_fig_from_object_sync(jobs, kopts={"path": browser})
+        errors = kaleido.write_fig_from_object_sync(jobs, kopts=session)
     except Exception as error:  # noqa: BLE001 - a broken browser must never sink the run
         errors = (error,)
     if errors:
@@ -117,16 +103,16 @@ def write_pngs(figures: dict[str, go.Figure], output_dir: Path) -> dict[str, Pat
     for name, tmp in staged.items():
         if not errors and tmp.exists():
             target = output_dir / f"{name}.png"
-            os.replace(tmp, target)
+            publish(tmp, target)
             written[target.name] = target
         tmp.unlink(missing_ok=True)
     return written
 
 
 def standalone_page(fig: go.Figure) -> str:
-    """One chart on its own page, Plotly JS inlined so it opens offline."""
+    """One chart on its own page; Plotly JS from the folder's shared plotly.min.js, so it opens offline."""
     return fig.to_html(
-        include_plotlyjs=True,
+        include_plotlyjs=PLOTLY_JS_FILE,
         full_html=True,
         config=theme.PLOTLY_CONFIG,
         default_width="100%",
@@ -138,8 +124,11 @@ def write_reports(bundle: ReportBundle, output_dir: Path | str) -> dict[str, Pat
     """Write the dashboard, panels, PNGs, Markdown reports, JSON summary and CSVs; name -> path written."""
     output_dir = Path(output_dir)
     figures = {name: build(bundle) for name, build in FIGURES.items()}
+    on_page = {name: figures[name] if build is FIGURES[name] else build(bundle)
+               for name, build in DASHBOARD_FIGURES.items()}
     files = {
-        "dashboard.html": render_dashboard(bundle, figures),
+        PLOTLY_JS_FILE: get_plotlyjs(),
+        "dashboard.html": render_dashboard(bundle, on_page),
         **{f"{name}.html": standalone_page(fig) for name, fig in figures.items()},
         "executive_summary.md": executive_summary(bundle),
         "comprehensive_report.md": comprehensive_report(bundle),

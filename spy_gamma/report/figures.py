@@ -139,6 +139,29 @@ def _add_level_lines(fig: go.Figure, summary: dict, label_rows: bool = True) -> 
             )
 
 
+BAND_FILL = "rgba(226,232,240,0.16)"
+FLIP_BAND_FILL = "rgba(192,132,252,0.16)"
+
+
+def add_band(fig: go.Figure, x, low, high, name: str, fill: str = BAND_FILL, **where) -> None:
+    """A shaded p05-p95 band: the upper edge, then the lower edge filled up to it (hover shows both ends)."""
+    hover = [f"{fmt_usd(lo)} to {fmt_usd(hi)}" for lo, hi in zip(low, high)]
+    fig.add_scatter(x=x, y=high, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip",
+                    legendgroup=name, **where)
+    fig.add_scatter(x=x, y=low, mode="lines", line={"width": 0}, fill="tonexty", fillcolor=fill, name=name,
+                    legendgroup=name, hovertext=hover, hovertemplate="90% band %{hovertext}<extra></extra>", **where)
+
+
+def _add_flip_band(fig: go.Figure, summary: dict) -> None:
+    """The flip's 90% band (p05-p95 over the position draws) shaded behind the strike bars."""
+    band = summary.get("gamma_flip_band") or {}
+    if is_missing(band.get("p05")) or is_missing(band.get("p95")):
+        return
+    fig.add_vrect(x0=band["p05"], x1=band["p95"], fillcolor=FLIP_BAND_FILL, line_width=0, layer="below")
+    add_legend_keys(fig, [(f"flip 90% band {fmt_level(band['p05'])}-{fmt_level(band['p95'])}", theme.FLIP_COLOR)],
+                    opacity=0.35)
+
+
 def gamma_profile_figure(bundle: ReportBundle) -> go.Figure:
     """Net dealer GEX by strike (green long / red short gamma bars) under the spot-grid gamma profile."""
     by_strike = exposures_per_strike(bundle)
@@ -156,7 +179,9 @@ def gamma_profile_figure(bundle: ReportBundle) -> go.Figure:
         for row, total in zip(per_expiry.iter_rows(), by_strike["net_gex"])
     ]
     bars, curve = round_usd(by_strike["net_gex"]), round_usd(bundle.gamma_profile["total_gex"])
+    low_band, high_band = (round_usd(bundle.gamma_profile[f"total_gex_{p}"]) for p in ("p05", "p95"))
     fig = make_subplots(specs=[[{"secondary_y": True}]])
+    _add_flip_band(fig, bundle.summary)
     fig.add_bar(
         x=by_strike["strike"],
         y=bars,
@@ -167,6 +192,8 @@ def gamma_profile_figure(bundle: ReportBundle) -> go.Figure:
         hovertemplate="%{hovertext}<extra></extra>",
     )
     add_legend_keys(fig, [(f"Net dealer GEX at strike: {label}", color) for label, color in SIGN_KEYS])
+    add_band(fig, bundle.gamma_profile["spot"], low_band, high_band,
+             "90% band of total dealer GEX (position draws, right axis)", secondary_y=True)
     fig.add_scatter(
         x=bundle.gamma_profile["spot"],
         y=curve,
@@ -179,7 +206,7 @@ def gamma_profile_figure(bundle: ReportBundle) -> go.Figure:
     )
     _add_level_lines(fig, bundle.summary)
     low, high = by_strike["strike"].min(), by_strike["strike"].max()
-    bar_range, curve_range = aligned_zero_ranges(bars, curve)
+    bar_range, curve_range = aligned_zero_ranges(bars, np.concatenate([curve, low_band, high_band]))
     fig.update_layout(
         template=theme.dealer_template(),
         hovermode="closest",
@@ -243,8 +270,8 @@ def greeks_figure(bundle: ReportBundle) -> go.Figure:
     return fig
 
 
-def gex_surface_figure(bundle: ReportBundle) -> go.Figure:
-    """3D surface of net dealer GEX over strike x close of the window: how the book was built."""
+def surface_grid(bundle: ReportBundle) -> tuple[list[float], list[str], np.ndarray]:
+    """(strikes, closes, net dealer GEX closes x strikes) of the window, strikes near spot, $1,000 rounded."""
     surface = (
         strike_window(bundle, bundle.gex_surface)
         .pivot(on="strike", index="date", values="net_gex", aggregate_function="sum")
@@ -252,12 +279,47 @@ def gex_surface_figure(bundle: ReportBundle) -> go.Figure:
         .fill_null(0.0)
     )
     strikes = [float(s) for s in surface.columns[1:]]
-    z = round_usd(surface.drop("date").to_numpy())
-    limit = float(np.abs(z).max()) or 1.0
+    return strikes, [d.isoformat() for d in surface["date"]], round_usd(surface.drop("date").to_numpy())
+
+
+def gex_heatmap_figure(bundle: ReportBundle) -> go.Figure:
+    """Net dealer GEX over strike x close as a heatmap: the dashboard's view of how the book was built (2D, so
+    the page needs no WebGL and draws fast)."""
+    strikes, closes, z = surface_grid(bundle)
+    limit = float(np.abs(z).max(initial=0.0)) or 1.0
+    fig = go.Figure(
+        go.Heatmap(
+            x=strikes,
+            y=closes,
+            z=z,
+            colorscale=theme.DIVERGING,
+            zmin=-limit,
+            zmax=limit,
+            colorbar={"title": {"text": "Dealer GEX"}, "len": 0.9, "thickness": 12, **usd_ticks(-limit, limit, 4)},
+            hovertext=np.array(usd_text(z)).reshape(z.shape),
+            hovertemplate="Strike %{x}<br>Close %{y}<br>Net dealer GEX %{hovertext}<extra></extra>",
+        )
+    )
+    fig.add_vline(x=bundle.summary["spot"], line={"color": theme.SPOT_COLOR, "width": 1})
+    fig.update_layout(
+        template=theme.dealer_template(),
+        height=470,
+        title="Net dealer GEX by strike over the window (each close)",
+        xaxis={"title": {"text": "Strike"}},
+        yaxis={"title": {"text": "Close"}, "type": "category"},
+    )
+    return fig
+
+
+def gex_surface_figure(bundle: ReportBundle) -> go.Figure:
+    """3D surface of net dealer GEX over strike x close of the window: how the book was built (its own page and
+    PNG; the dashboard draws the same grid as a heatmap)."""
+    strikes, closes, z = surface_grid(bundle)
+    limit = float(np.abs(z).max(initial=0.0)) or 1.0
     fig = go.Figure(
         go.Surface(
             x=strikes,
-            y=[d.isoformat() for d in surface["date"]],
+            y=closes,
             z=z,
             colorscale=theme.DIVERGING,
             cmin=-limit,
@@ -458,6 +520,47 @@ def intraday_flow_figure(bundle: ReportBundle) -> go.Figure:
     return fig
 
 
+HISTORY_LEVELS = (
+    ("spot", "Spot", theme.SPOT_COLOR, "solid"),
+    ("gamma_flip", "Gamma flip", theme.FLIP_COLOR, "dash"),
+    ("call_wall", "Call wall", theme.CALL_WALL_COLOR, "dot"),
+    ("put_wall", "Put wall", theme.PUT_WALL_COLOR, "dot"),
+)
+
+
+def levels_history_figure(bundle: ReportBundle) -> go.Figure:
+    """Spot, flip (with its 90% band) and the walls at each as-of close of the window, over total dealer GEX and
+    its 90% band (right axis)."""
+    history = bundle.levels_history.sort("as_of")
+    as_of = [d.isoformat() for d in history["as_of"]]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    gex = {p: round_usd(history[f"total_gex_{p}"].fill_null(np.nan)) for p in ("p05", "p50", "p95")}
+    add_band(fig, as_of, gex["p05"], gex["p95"], "90% band of total dealer GEX (right axis)", secondary_y=True)
+    fig.add_scatter(x=as_of, y=gex["p50"], mode="lines", secondary_y=True, name="Total dealer GEX p50 (right axis)",
+                    line={"color": "#94a3b8", "width": 1.4}, hovertext=usd_text(gex["p50"]),
+                    hovertemplate="Total dealer GEX %{hovertext}<extra></extra>")
+    flip_low, flip_high = (history[f"gamma_flip_{p}"].fill_null(np.nan).to_numpy() for p in ("p05", "p95"))
+    fig.add_scatter(x=as_of, y=flip_high, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
+    fig.add_scatter(x=as_of, y=flip_low, mode="lines", line={"width": 0}, fill="tonexty", fillcolor=FLIP_BAND_FILL,
+                    name="flip 90% band", hoverinfo="skip")
+    for column, label, color, dash in HISTORY_LEVELS:
+        fig.add_scatter(x=as_of, y=history[column], mode="lines+markers", name=label,
+                        line={"color": color, "width": 1.8, "dash": dash}, marker={"size": 5},
+                        hovertemplate=f"{label} %{{y:.2f}}<extra>%{{x}}</extra>")
+    _, gex_range = aligned_zero_ranges([0.0], np.concatenate(list(gex.values())))
+    fig.update_layout(
+        template=theme.dealer_template(),
+        height=430,
+        hovermode="x unified",
+        title="Spot, gamma flip and walls at each close, over total dealer GEX",
+        xaxis={"title": {"text": "As-of close"}, "type": "category"},
+    )
+    fig.update_yaxes({"title": {"text": "Price level"}}, secondary_y=False)
+    fig.update_yaxes(usd_axis("Total dealer GEX", np.concatenate(list(gex.values())), gex_range)
+                     | {"showgrid": False}, secondary_y=True)
+    return fig
+
+
 # Chart name (file stem of its standalone page and PNG) -> builder; the dashboard shows them in this order.
 FIGURES: dict[str, Callable[[ReportBundle], go.Figure]] = {
     "gamma_profile": gamma_profile_figure,
@@ -466,4 +569,7 @@ FIGURES: dict[str, Callable[[ReportBundle], go.Figure]] = {
     "volatility_smile": smile_figure,
     "dealer_flow_vs_oi": flow_vs_naive_figure,
     "intraday_flow": intraday_flow_figure,
+    "levels_history": levels_history_figure,
 }
+# What the dashboard draws instead of a panel's own figure: no WebGL on the page, so it renders in well under 1 s.
+DASHBOARD_FIGURES: dict[str, Callable[[ReportBundle], go.Figure]] = {**FIGURES, "gamma_surface": gex_heatmap_figure}

@@ -30,6 +30,29 @@ LEVEL_DEFINITIONS = {
         "Regime (dealer perspective): long gamma at spot means hedging dampens moves (pinning); short gamma "
         "means hedging amplifies them (trending, breakout-prone)."
     ),
+    "uncertainty_band": (
+        "90% band: positions are estimates, so every headline figure is recomputed over 200 draws of the dealer "
+        "book from the signing model; the band runs from the 5th to the 95th percentile (p05-p95), the headline "
+        "is the median. Shaded on the charts."
+    ),
+    "prob_dealers_long_gamma": (
+        "P(dealers long gamma): the share of those draws in which total dealer GEX at spot is above zero."
+    ),
+    "uncertain_regime": (
+        "Uncertain regime: the 90% band of dealer GEX at spot contains zero, so the data cannot tell whether "
+        "dealer hedging dampens or amplifies moves; the point estimate is shown beside it."
+    ),
+    "level_roles": (
+        "Level roles (dealer view): support / resistance where dealers are long gamma, their hedging dampens "
+        "moves into the level (they buy dips below spot, sell rallies above); acceleration where they are short "
+        "gamma, their hedging amplifies moves through it on either side; pivot is the flip. Strength: |dealer "
+        "GEX| at the level over the strongest candidate level, from 0 to 1."
+    ),
+    "data_quality": (
+        "Data-quality checks: each share is compared with a stated limit and marked WARN when outside it "
+        "(quote coverage, old quotes, undecided sides, implied-vol solve rate, positions above open interest, "
+        "stale closing marks). A WARN never stops the analysis; it says where to trust it less."
+    ),
     "hedging_flows": (
         "Hedging flows: the $ of SPY dealers must trade to stay delta-neutral after the shock, re-pricing "
         "every contract (+ = dealers buy, - = dealers sell)."

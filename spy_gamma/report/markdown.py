@@ -9,8 +9,22 @@ import polars as pl
 
 from spy_gamma.report.bundle import ReportBundle
 from spy_gamma.report.figures import exposures_per_strike
-from spy_gamma.report.formatting import MISSING, fmt_count, fmt_level, fmt_pct, fmt_usd, is_missing
+from spy_gamma.report.formatting import MISSING, fmt_count, fmt_level, fmt_usd, is_missing
 from spy_gamma.report.glossary import LEVEL_DEFINITIONS, scenario_label
+from spy_gamma.report.wording import (
+    SIMULATED_NOTE,
+    band_range,
+    distance_from_spot,
+    flip_distance,
+    flip_sentence,
+    gex_sentence,
+    is_uncertain,
+    level_action,
+    level_strength,
+    prob_long_text,
+    quality_rows,
+    regime_short,
+)
 
 MAX_THEME_PATTERNS = 6  # the strongest patterns; the comprehensive report lists them all
 TOP_STRIKES = 25
@@ -47,38 +61,33 @@ def _title(summary: dict, kind: str) -> str:
 
 
 def _themes(summary: dict) -> list[str]:
-    """The three or four sentences a trader needs before the open."""
-    regime, flip = summary.get("regime") or {}, summary.get("gamma_flip")
+    """The three or four sentences a trader needs before the open, each headline figure with its 90% band."""
+    regime = summary.get("regime") or {}
     call_wall, put_wall = summary.get("call_wall") or {}, summary.get("put_wall") or {}
     long_gamma = not is_missing(regime.get("gex_at_spot")) and regime["gex_at_spot"] >= 0
-    hedging = (
-        "hedging leans against moves, expect mean reversion and pinning"
-        if long_gamma
-        else "hedging chases moves, expect wider ranges and momentum"
-    )
+    if is_uncertain(regime):
+        hedging = ("the band contains zero, so whether dealer hedging dampens or amplifies moves is not known; "
+                   f"the point estimate reads {regime.get('point_label', MISSING)}")
+    else:
+        hedging = ("hedging leans against moves, expect mean reversion and pinning" if long_gamma
+                   else "hedging chases moves, expect wider ranges and momentum")
     flip_risk = (
         "a close below it turns dealers short gamma"
         if long_gamma
         else "a move back above it turns dealers long gamma"
     )
+
+    def wall(name: str, level: dict) -> str:
+        return (f"**{name} {fmt_level(level.get('strike'))}** ({fmt_usd(level.get('gex'))} dealer GEX, "
+                f"90% band {band_range(level.get('band'), fmt_level)})")
+
     themes = [
-        (
-            f"**Regime: {regime.get('label', MISSING)}.** Total dealer GEX is "
-            f"{fmt_usd(summary.get('total_gex'))} per 1% move; {hedging}."
-        ),
-        (
-            f"**Gamma flip at {fmt_level(flip)}** "
-            f"(spot {fmt_pct(regime.get('distance_to_flip_pct'), 2, signed=True)} "
-            f"vs flip): {flip_risk}."
-        ),
-        (
-            f"**Call wall {fmt_level(call_wall.get('strike'))}** "
-            f"({fmt_usd(call_wall.get('gex'))} dealer GEX) and "
-            f"**put wall {fmt_level(put_wall.get('strike'))}** "
-            f"({fmt_usd(put_wall.get('gex'))}) bracket the book; "
-            f"absolute gamma strike {fmt_level(summary.get('abs_gamma_strike'))}, "
-            f"centroid {fmt_level(summary.get('gamma_centroid'))}."
-        ),
+        f"**Regime: {regime_short(regime)}.** Dealer {gex_sentence(summary)} per 1% move; "
+        f"{prob_long_text(summary)}; {hedging}.",
+        f"**Gamma {flip_sentence(summary)}** ({flip_distance(summary)}): {flip_risk}.",
+        f"{wall('Call wall', call_wall)} and {wall('put wall', put_wall)} bracket the book; "
+        f"absolute gamma strike {fmt_level(summary.get('abs_gamma_strike'))}, "
+        f"centroid {fmt_level(summary.get('gamma_centroid'))}.",
     ]
     themes += [
         f"**{str(p.get('kind', '')).replace('_', ' ').capitalize()}** "
@@ -89,22 +98,24 @@ def _themes(summary: dict) -> list[str]:
 
 
 def levels_section(summary: dict) -> str:
-    """Support and resistance with each level's definition."""
-    levels = summary.get("levels") or {}
+    """Dealer-derived levels by role, nearest to spot first, with what dealers do there."""
+    levels, spot = summary.get("levels") or {}, summary.get("spot")
+    found = sorted((lv for group in levels.values() for lv in group),
+                   key=lambda lv: abs((lv.get("strike") or spot or 0.0) - (spot or 0.0)))
     rows = [
         [
-            side,
+            str(lv.get("role", "")),
             fmt_level(lv.get("strike")),
+            distance_from_spot(lv.get("strike"), spot) or MISSING,
             str(lv.get("kind", "")).replace("_", " "),
-            MISSING if is_missing(lv.get("strength")) else f"{lv['strength']:.2f}",
-            str(lv.get("note", "")),
+            MISSING if level_strength(lv) is None else f"{level_strength(lv):.2f}",
+            level_action(lv),
         ]
-        for side in ("resistance", "support")
-        for lv in levels.get(side, [])
+        for lv in found
     ]
     max_pain = ", ".join(f"{_text(e)}: {fmt_level(k)}" for e, k in (summary.get("max_pain") or {}).items())
     return (
-        md_table(["Side", "Level", "Kind", "Strength", "Why (dealer view)"], rows)
+        md_table(["Role", "Level", "Vs spot", "Kind", "Strength (0-1)", "What dealers do there"], rows)
         + f"\n\nMax pain by expiry: {max_pain}.\n"
     )
 
@@ -138,6 +149,8 @@ def executive_summary(bundle: ReportBundle) -> str:
             levels_section(summary),
             "## Risk scenarios: dealer hedging flows\n",
             scenarios_section(summary),
+            "## Data quality\n",
+            data_quality_section(summary),
             "## Definitions\n",
             definitions_section(),
         ]
@@ -206,31 +219,23 @@ def expiry_table(bundle: ReportBundle) -> str:
 
 
 def evolution_section(bundle: ReportBundle) -> str:
-    """How total dealer GEX and its heaviest strike moved over the window's closes."""
-    daily = (
-        bundle.gex_surface.group_by("date")
-        .agg(
-            pl.col("net_gex").sum().alias("total"),
-            pl.col("strike").sort_by(pl.col("net_gex").abs(), descending=True).first().alias("top_strike"),
-        )
-        .sort("date")
-    )
-    if daily.is_empty():
-        return "No window history in this run.\n"
-    first, last = daily.row(0, named=True), daily.row(-1, named=True)
-    picks = daily.gather_every(max(1, len(daily) // 8))
-    if picks["date"][-1] != last["date"]:
-        picks = pl.concat([picks, daily.tail(1)])
+    """How total dealer GEX (with its band), the flip and the walls moved over the window's as-of closes."""
+    history = bundle.levels_history.sort("as_of")
+    if history.is_empty():
+        return "No levels history in this run.\n"
+    first, last = history.row(0, named=True), history.row(-1, named=True)
     rows = [
-        [_text(r["date"]), fmt_usd(r["total"]), fmt_level(r["top_strike"])]
-        for r in picks.iter_rows(named=True)
+        [_text(r["as_of"]), fmt_level(r["spot"]), fmt_usd(r["total_gex"]),
+         band_range({"p05": r["total_gex_p05"], "p95": r["total_gex_p95"]}), fmt_level(r["gamma_flip"]),
+         fmt_level(r["call_wall"]), fmt_level(r["put_wall"])]
+        for r in history.iter_rows(named=True)
     ]
+    note = f" {SIMULATED_NOTE}" if bundle.summary.get("data_source") == "simulated" else ""
     return (
-        f"Over {len(daily)} closes, total dealer GEX went from "
-        f"{fmt_usd(first['total'])} ({_text(first['date'])}) "
-        f"to {fmt_usd(last['total'])} ({_text(last['date'])}); the heaviest strike moved from "
-        f"{fmt_level(first['top_strike'])} to {fmt_level(last['top_strike'])}.\n\n"
-        + md_table(["Close", "Total GEX", "Heaviest strike"], rows)
+        f"Over {history.height} as-of closes, total dealer GEX went from {fmt_usd(first['total_gex'])} "
+        f"({_text(first['as_of'])}) to {fmt_usd(last['total_gex'])} ({_text(last['as_of'])}); the gamma flip from "
+        f"{fmt_level(first['gamma_flip'])} to {fmt_level(last['gamma_flip'])}.{note}\n\n"
+        + md_table(["As of", "Spot", "Total GEX", "90% band", "Flip", "Call wall", "Put wall"], rows)
         + "\n"
     )
 
@@ -240,13 +245,16 @@ def implications_section(summary: dict) -> str:
     flows = summary.get("hedging_flows") or {}
     regime = summary.get("regime") or {}
     long_gamma = not is_missing(regime.get("gex_at_spot")) and regime["gex_at_spot"] >= 0
+    if is_uncertain(regime):
+        stance = (f"The regime is uncertain ({prob_long_text(summary)}): do not lean on dealer hedging either way; "
+                  f"the flip at {fmt_level(summary.get('gamma_flip'))} is the line that decides it.")
+    elif long_gamma:
+        stance = ("Fade moves toward the walls while spot holds above the flip; dealer hedging sells strength into "
+                  f"{fmt_level((summary.get('call_wall') or {}).get('strike'))} and buys weakness.")
+    else:
+        stance = "Respect momentum: dealer hedging adds to moves until spot recovers the flip."
     lines = [
-        (
-            "Fade moves toward the walls while spot holds above the flip; dealer hedging sells strength into "
-            f"{fmt_level((summary.get('call_wall') or {}).get('strike'))} and buys weakness."
-            if long_gamma
-            else "Respect momentum: dealer hedging adds to moves until spot recovers the flip."
-        ),
+        stance,
         (
             f"A 1% drop would have dealers trade {fmt_usd(flows.get('spot_-1pct'))}, a 1% rally "
             f"{fmt_usd(flows.get('spot_+1pct'))} of SPY (+ = buy)."
@@ -260,18 +268,13 @@ def implications_section(summary: dict) -> str:
 
 
 def data_quality_section(summary: dict) -> str:
-    """Coverage figures and warnings of the run."""
+    """Every data-quality check with its share and status, then the warnings of the run."""
     quality = summary.get("data_quality") or {}
-    rows = [
-        ["Trades classified", fmt_count(quality.get("trades"))],
-        ["Trades with a quote", fmt_pct(quality.get("quoted_pct"))],
-        ["Unknown customer side", fmt_pct(quality.get("unknown_side_pct"))],
-        ["Crossed quotes", fmt_pct(quality.get("crossed_quote_pct"))],
-        ["Implied vols solved", fmt_pct(quality.get("iv_solved_pct"))],
-        ["Trading days", fmt_count(quality.get("days"))],
-    ]
-    warnings = "\n".join(f"- {w}" for w in quality.get("warnings") or []) or "- none"
-    return md_table(["Coverage", "Value"], rows) + f"\n\nWarnings:\n{warnings}\n"
+    rows = [[name, share, limit, status] for name, share, limit, status in quality_rows(quality)]
+    counts = (f"{fmt_count(quality.get('prints'))} prints over {fmt_count(quality.get('sessions'))} sessions; "
+              f"{fmt_count(quality.get('contracts_opened_before_window'))} contracts opened before the window.")
+    warnings = "\n".join(f"- WARN {w}" for w in quality.get("warnings") or []) or "- none"
+    return counts + "\n\n" + md_table(["Check", "Share", "Limit", "Status"], rows) + f"\n\nWarnings:\n{warnings}\n"
 
 
 def methodology_section(summary: dict) -> str:

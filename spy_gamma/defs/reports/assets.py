@@ -14,7 +14,7 @@ from spy_gamma.defs.automation import follows_inputs
 from spy_gamma.defs.metadata import path_value
 from spy_gamma.defs.partitions import LOOKBACK, trading_days
 from spy_gamma.defs.reports.bundle import build_bundle
-from spy_gamma.defs.resources import LakeResource, MarketSettings
+from spy_gamma.defs.resources import FlatFilesResource, LakeResource, MarketSettings
 from spy_gamma.defs.runs import SINGLE_RUN, DayResult, materialize_days
 from spy_gamma.report.exports import write_reports
 
@@ -35,13 +35,14 @@ class ReportOutput(dg.Config):
 @dg.asset(partitions_def=trading_days, group_name="reports", owners=["team:spy-gamma"], kinds={"plotly", "html"},
           deps=REPORT_DEPS, code_version="2", backfill_policy=SINGLE_RUN,
           automation_condition=follows_inputs(optional=dg.AssetSelection.assets("session_quality", "levels_history")))
-def dashboard(context: dg.AssetExecutionContext, config: ReportOutput, lake: LakeResource, market: MarketSettings):
+def dashboard(context: dg.AssetExecutionContext, config: ReportOutput, lake: LakeResource, market: MarketSettings,
+              flatfiles: FlatFilesResource):
     """dashboard.html and every output file of ARCHITECTURE §5 for the as-of close."""
     store = lake.lake
 
     def build(as_of: dt.date) -> DayResult:
         analysis_date = dt.date.fromisoformat(config.analysis_date) if config.analysis_date else as_of
-        bundle = build_bundle(store, as_of, analysis_date, market.rate, market.dividend_yield)
+        bundle = build_bundle(store, as_of, analysis_date, market.rate, market.dividend_yield, flatfiles.source)
         folder = store.data_dir / "reports" / as_of.isoformat()
         written = write_reports(bundle, folder)
         if config.output_dir:

@@ -25,17 +25,19 @@ SCENARIO_KEYS = {"spot -2%": "spot_-2pct", "spot -1%": "spot_-1pct", "spot -0.5%
 BAND_KEYS = ("p05", "p50", "p95")
 
 
-def build_bundle(lake: Lake, as_of: dt.date, analysis_date: dt.date, r: float, q: float) -> ReportBundle:
-    """Every table the dashboard and reports show, as of one close."""
+def build_bundle(lake: Lake, as_of: dt.date, analysis_date: dt.date, r: float, q: float,
+                 source: str | None = None) -> ReportBundle:
+    """Every table the dashboard and reports show, as of one close; ``source`` (simulated, local, s3) is stated
+    in the summary so the reports can say what a simulated market proves."""
     exposures = lake.read("dealer_exposures", as_of)
     levels = lake.read("gamma_levels", as_of).row(0, named=True)
     chain = lake.read("contract_iv", as_of)
-    positions = lake.read("dealer_positions", as_of).filter(
-        pl.col("expiry").is_in(lake.read("target_expiries", as_of)["expiry"].to_list()))
+    targets = pl.col("expiry").is_in(lake.read("target_expiries", as_of)["expiry"].to_list())
+    positions = lake.read("dealer_positions", as_of).filter(targets)
     flow_by_strike = exposures.group_by("strike").agg(pl.col("gex").sum().alias("flow_gex"))
     naive = naive_oi_gex(exposures, levels["spot"], r, q)
     return ReportBundle(
-        summary=summary(lake, as_of, analysis_date, levels, chain, naive, r, q),
+        summary=summary(lake, as_of, analysis_date, levels, chain, naive, r, q) | {"data_source": source},
         exposures_by_strike=lake.read("exposures_by_strike", as_of).drop("as_of"),
         gamma_profile=lake.read("gamma_profile", as_of).drop("as_of"),
         gex_surface=lake.read("gex_surface", as_of).drop("as_of"),
@@ -46,7 +48,7 @@ def build_bundle(lake: Lake, as_of: dt.date, analysis_date: dt.date, r: float, q
                                            chain, as_of, r, q),
         positions=positions.select(POSITION_CSV_COLUMNS).sort("expiry", "strike", "right"),
         contract_greeks=exposures.select([c for c in GREEK_COLUMNS if c in exposures.columns]),
-        strike_flow=strike_flow(lake.read("position_path", as_of)),
+        strike_flow=strike_flow(lake.read("position_path", as_of).filter(targets)),
         levels_history=lake.read_days("levels_history", window_sessions(as_of), missing_ok=True),
     )
 
@@ -127,7 +129,8 @@ def patterns_list(patterns: dict) -> list[dict]:
 
 def data_quality(lake: Lake, as_of: dt.date, chain: pl.DataFrame) -> dict:
     """What the figures rest on: sessions present, quote coverage and ages, undecided sides, OI-based splits,
-    solved vols and mark ages, positions opened before the window, clipped to OI; and the warnings."""
+    solved vols and mark ages, positions opened before the window, clipped to OI; each check OK/WARN with its
+    share, and the warnings as sentences."""
     window = window_sessions(as_of)
     quality = lake.read_days("session_quality", window, missing_ok=True)
     positions = lake.read("dealer_positions", as_of)
@@ -137,14 +140,46 @@ def data_quality(lake: Lake, as_of: dt.date, chain: pl.DataFrame) -> dict:
     def weighted(column: str) -> float | None:
         return float((quality[column] * quality["prints"]).sum() / prints) if prints else None
 
+    clipped = int(positions["clipped_to_open_interest"].sum())
+    marks = chain["mark_age_s"].drop_nulls()
     figures = {"sessions": len(window) - len(missing), "missing_sessions": missing, "prints": prints,
                **{c: weighted(c) for c in ("quoted_pct", "locked_pct", "crossed_pct", "zero_bid_pct", "old_quote_pct",
                                            "unknown_side_pct", "crossed_condition_pct", "oi_split_pct")},
                "iv_solved_pct": _solved_pct(chain), **mark_ages(chain),
                "early_exercise_material": int(chain["early_exercise_material"].sum()),
                "contracts_opened_before_window": int((positions["start_method"] == "oi_feasible").sum()),
-               "positions_clipped_to_open_interest": int(positions["clipped_to_open_interest"].sum())}
-    return {**figures, "warnings": _warnings(figures)}
+               "positions_clipped_to_open_interest": clipped,
+               "positions_clipped_pct": 100.0 * clipped / positions.height if positions.height else None}
+    figures["stale_mark_pct"] = (100.0 * figures["marks_refused_stale"] / len(marks)) if len(marks) else None
+    checks = quality_checks(figures)
+    return {**figures, "checks": checks, "warnings": _warnings(figures, checks)}
+
+
+# (check, what the share measures, figure in percent, WARN when above (">") or below ("<") the limit, limit %).
+# The limits are what a trader should be told about, not tuned to any market.
+QUALITY_CHECKS = (
+    ("quote_coverage", "prints with a prevailing NBBO (unquoted ones are signed from their contract's flow)",
+     "quoted_pct", "<", 95.0),
+    ("old_quotes", "prints that met a quote older than 10 s (weighed down)", "old_quote_pct", ">", 25.0),
+    ("unknown_sides", "prints whose side stays undecided (P(buy) within 0.4-0.6)", "unknown_side_pct", ">", 40.0),
+    ("iv_solve_rate", "fresh closing marks that invert to an implied vol", "iv_solved_pct", "<", 80.0),
+    ("positions_above_oi", "positions that exceeded open interest and were held at it", "positions_clipped_pct",
+     ">", 0.0),
+    ("mark_ages", "closing marks refused as older than the stale limit", "stale_mark_pct", ">", 25.0),
+)
+
+
+def quality_checks(figures: dict) -> list[dict]:
+    """Every data-quality check with its share (percent), its limit and status WARN / OK / n/a."""
+    def status(value: float | None, direction: str, limit: float) -> str:
+        if value is None:
+            return "n/a"
+        breached = value < limit if direction == "<" else value > limit
+        return "WARN" if breached else "OK"
+
+    return [{"check": name, "measures": text, "share_pct": figures.get(key), "warn_if": f"{direction} {limit:g}%",
+             "status": status(figures.get(key), direction, limit)}
+            for name, text, key, direction, limit in QUALITY_CHECKS]
 
 
 def _solved_pct(chain: pl.DataFrame) -> float | None:
@@ -152,19 +187,11 @@ def _solved_pct(chain: pl.DataFrame) -> float | None:
     return 100.0 * float((fresh["iv_status"] == 0).mean()) if fresh.height else None
 
 
-def _warnings(figures: dict) -> list[str]:
-    """Plain sentences for every figure outside what the checks expect (they never stop the analysis)."""
+def _warnings(figures: dict, checks: list[dict]) -> list[str]:
+    """Plain sentences for every missing session and WARN check (they never stop the analysis)."""
     notes = [f"no classified prints for {day}" for day in figures["missing_sessions"]]
-    checks = [("quoted_pct", lambda v: v < 95, "{:.1f}% of prints had a prevailing NBBO (unquoted prints are signed "
-                                               "from their contract's flow)"),
-              ("old_quote_pct", lambda v: v > 25, "{:.1f}% of prints met a quote older than 10 s (weighed down)"),
-              ("unknown_side_pct", lambda v: v > 40, "{:.1f}% of prints stay undecided (P(buy) within 0.4-0.6)"),
-              ("iv_solved_pct", lambda v: v < 80, "only {:.1f}% of fresh closing marks invert to an implied vol")]
-    notes += [text.format(figures[key]) for key, breached, text in checks
-              if figures.get(key) is not None and breached(figures[key])]
-    if figures["positions_clipped_to_open_interest"]:
-        notes.append(f"{figures['positions_clipped_to_open_interest']} positions exceeded open interest and were "
-                     "held at it")
+    notes += [f"{check['check'].replace('_', ' ')}: {check['share_pct']:.1f}% of {check['measures']} "
+              f"(warn if {check['warn_if']})" for check in checks if check["status"] == "WARN"]
     return notes
 
 
