@@ -7,7 +7,6 @@ skips it, loudly, only on a developer's machine.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -35,8 +34,10 @@ def realdata() -> Path:
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's Chromium (``.ci/run`` installs it)."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    """Debian's Chromium (``.ci/run`` installs it), found the way the product finds it."""
+    from spy_gamma.report.browser import find_chromium
+
+    found = find_chromium()
     require(found is not None, "Chromium (apt-get install chromium)")
     return found
 

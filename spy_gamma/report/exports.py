@@ -78,7 +78,7 @@ def write_csv(frame: pl.DataFrame, path: Path) -> Path:
 
 def write_pngs(figures: dict[str, go.Figure], output_dir: Path) -> dict[str, Path]:
     """One PNG per chart, all rendered by ONE kaleido session (one Chromium) for the whole export, with the
-    folder's own plotly.min.js and no MathJax (nothing fetched); without a browser, one warning and no PNGs."""
+    same plotly.min.js as the folder and no MathJax (nothing fetched); without a browser, one warning and no PNGs."""
     browser = find_chromium()
     if browser is None:
         log.warning(
@@ -92,7 +92,7 @@ def write_pngs(figures: dict[str, go.Figure], output_dir: Path) -> dict[str, Pat
         {"fig": fig, "path": str(staged[name]), "opts": {"format": "png", **PNG_SIZE}}
         for name, fig in figures.items()
     ]
-    session = {"path": browser, "plotlyjs": str(output_dir / PLOTLY_JS_FILE), "mathjax": False}
+    session = {"path": browser, "mathjax": False}  # plotly.py's own plotly.min.js: the file the folder shares
     try:
         errors = kaleido.write_fig_from_object_sync(jobs, kopts=session)
     except Exception as error:  # noqa: BLE001 - a broken browser must never sink the run

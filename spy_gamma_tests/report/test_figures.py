@@ -1,4 +1,5 @@
-"""Charts carry the bundle's numbers, coloured by dealer sign, with zeros aligned across twin axes."""
+"""Charts carry the production bundle's numbers (checked against hand-worked BSM GEX), its bands, dealer-sign
+colours and aligned zeros."""
 
 import numpy as np
 import polars as pl
@@ -6,27 +7,48 @@ import pytest
 
 from spy_gamma.report import theme
 from spy_gamma.report.figures import (
+    DASHBOARD_FIGURES,
     FIGURES,
     aligned_zero_ranges,
     exposures_per_strike,
     flow_vs_naive_figure,
     gamma_profile_figure,
+    levels_history_figure,
     usd_ticks,
 )
 
 
 def test_every_figure_has_traces(bundle):
-    for name, build in FIGURES.items():
+    for name, build in {**FIGURES, **DASHBOARD_FIGURES}.items():
         assert len(build(bundle).data) > 0, name
 
 
-def test_gamma_bars_are_net_gex_per_strike(bundle):
+def test_dashboard_draws_no_webgl_trace(bundle):
+    for name, build in DASHBOARD_FIGURES.items():
+        assert not {trace.type for trace in build(bundle).data} & {"surface", "scatter3d", "mesh3d"}, name
+
+
+def test_heaviest_gamma_bar_is_the_hand_worked_net_gex(bundle, by_hand):
+    per_strike = by_hand.group_by("strike").agg(pl.col("hand_gex").sum()).sort(pl.col("hand_gex").abs(),
+                                                                                descending=True)
+    strike, hand = per_strike.row(0)
     bars = gamma_profile_figure(bundle).data[0]
-    totals = bundle.exposures_by_strike.group_by("strike").agg(pl.col("net_gex").sum()).sort("strike")
-    at_670 = totals.filter(pl.col("strike") == 670.0)["net_gex"][0]
     x, y = np.asarray(bars.x), np.asarray(bars.y)
-    assert y[x == 670.0][0] == pytest.approx(at_670, abs=500)  # rounded to the nearest $1,000
+    assert y[x == strike][0] == pytest.approx(hand, abs=500.0 + 1e-9 * abs(hand))  # bars rounded to $1,000
+    assert np.abs(y).max() == pytest.approx(abs(hand), abs=500.0 + 1e-9 * abs(hand))
     assert all(c == (theme.POSITIVE if v >= 0 else theme.NEGATIVE) for c, v in zip(bars.marker.color, y))
+
+
+def test_profile_band_and_flip_band_are_shaded(bundle):
+    fig = gamma_profile_figure(bundle)
+    filled = [trace for trace in fig.data if trace.fill == "tonexty"]
+    assert len(filled) == 1 and "90% band" in filled[0].name
+    low, high = np.asarray(filled[0].y), np.asarray(fig.data[fig.data.index(filled[0]) - 1].y)
+    assert (low <= high).all()
+    assert len(low) == bundle.gamma_profile.height
+    band = bundle.summary["gamma_flip_band"]
+    rects = [(shape.x0, shape.x1) for shape in fig.layout.shapes if shape.type == "rect"]
+    assert (band["p05"], band["p95"]) in rects
 
 
 def test_strike_window_keeps_bars_near_spot(bundle):
@@ -48,8 +70,21 @@ def test_usd_ticks_on_round_steps():
     assert ticks["ticktext"] == ["$0", "$200M", "$400M", "$600M", "$800M", "$1B"]
 
 
-def test_disagreement_bands_cover_sign_flips(bundle):
-    """Sample: dealers are long 663-669 calls+puts (flow) where the OI convention says short -> one band."""
+def test_disagreement_bands_cover_only_sign_flips(bundle):
+    """Every shaded strike has signed-flow and naive-OI GEX of opposite signs."""
     fig = flow_vs_naive_figure(bundle)
-    bands = [(s.x0, s.x1) for s in fig.layout.shapes if s.type == "rect"]
-    assert (662.5, 669.5) in bands
+    naive = bundle.naive_gex
+    for shape in (s for s in fig.layout.shapes if s.type == "rect"):
+        inside = naive.filter(pl.col("strike").is_between(shape.x0, shape.x1))
+        assert inside.height and (inside["flow_gex"] * inside["naive_oi_gex"] < 0).all(), (shape.x0, shape.x1)
+
+
+def test_history_panel_ends_at_the_as_of_close(bundle):
+    fig = levels_history_figure(bundle)
+    by_name = {trace.name: trace for trace in fig.data}
+    closes = sorted(d.isoformat() for d in bundle.levels_history["as_of"])
+    assert list(by_name["Spot"].x) == closes and closes[-1] == bundle.summary["as_of"]
+    assert by_name["Spot"].y[-1] == pytest.approx(bundle.summary["spot"])
+    assert by_name["Gamma flip"].y[-1] == pytest.approx(bundle.summary["gamma_flip"])
+    assert by_name["Call wall"].y[-1] == bundle.summary["call_wall"]["strike"]
+    assert {"flip 90% band", "90% band of total dealer GEX (right axis)"} <= set(by_name)
