@@ -181,7 +181,6 @@ def gamma_profile_figure(bundle: ReportBundle) -> go.Figure:
     bars, curve = round_usd(by_strike["net_gex"]), round_usd(bundle.gamma_profile["total_gex"])
     low_band, high_band = (round_usd(bundle.gamma_profile[f"total_gex_{p}"]) for p in ("p05", "p95"))
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    _add_flip_band(fig, bundle.summary)
     fig.add_bar(
         x=by_strike["strike"],
         y=bars,
@@ -204,6 +203,7 @@ def gamma_profile_figure(bundle: ReportBundle) -> go.Figure:
         hovertext=usd_text(curve),
         hovertemplate="Spot %{x:.2f}<br>Total dealer GEX %{hovertext}<extra>profile</extra>",
     )
+    _add_flip_band(fig, bundle.summary)
     _add_level_lines(fig, bundle.summary)
     low, high = by_strike["strike"].min(), by_strike["strike"].max()
     bar_range, curve_range = aligned_zero_ranges(bars, np.concatenate([curve, low_band, high_band]))

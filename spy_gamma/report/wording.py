@@ -61,7 +61,7 @@ def distance_from_spot(level, spot) -> str:
     """A level's distance from spot, signed: ``+1.20% from spot`` is above spot."""
     if is_missing(level) or is_missing(spot):
         return ""
-    return f"{fmt_pct((level / spot - 1) * 100, signed=True)} from spot"
+    return f"{fmt_pct((level / spot - 1) * 100, 2, signed=True)} from spot"
 
 
 def is_uncertain(regime: dict) -> bool:

@@ -26,7 +26,7 @@ def test_detail_positions_are_the_lakes_rows_for_the_strike(bundle, lake):
     stored = (lake.read("dealer_positions", AS_OF)
               .filter((pl.col("strike") == strike) & pl.col("expiry").cast(pl.String).is_in(targets))
               .sort("expiry", "right"))
-    assert embedded["dealer_position"].to_list() == stored["dealer_position"].to_list()
+    assert embedded["dealer_position"].to_list() == pytest.approx(stored["dealer_position"].to_list(), rel=1e-5)
     assert embedded["right"].to_list() == stored["right"].to_list()
 
 

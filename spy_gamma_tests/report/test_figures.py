@@ -41,7 +41,7 @@ def test_heaviest_gamma_bar_is_the_hand_worked_net_gex(bundle, by_hand):
 
 def test_profile_band_and_flip_band_are_shaded(bundle):
     fig = gamma_profile_figure(bundle)
-    filled = [trace for trace in fig.data if trace.fill == "tonexty"]
+    filled = [trace for trace in fig.data if trace.type == "scatter" and trace.fill == "tonexty"]
     assert len(filled) == 1 and "90% band" in filled[0].name
     low, high = np.asarray(filled[0].y), np.asarray(fig.data[fig.data.index(filled[0]) - 1].y)
     assert (low <= high).all()
