@@ -62,7 +62,7 @@ class ReportBundle:
     # put_position, vomma_ex, speed_ex
     gamma_profile: pl.DataFrame  # spot, total_gex (+ optional gex_<expiry>) over a spot grid
     gex_surface: pl.DataFrame  # date, strike, net_gex: dealer GEX as of each close of the window
-    smile: pl.DataFrame  # expiry, strike, right, iv_market, iv_fit, rejected
+    smile: pl.DataFrame  # target expiries: expiry, strike, right, iv_market, iv_fit, rejected
     naive_gex: pl.DataFrame  # strike, flow_gex, naive_oi_gex
     intraday_flow: pl.DataFrame  # sip_timestamp (ns UTC), cum_dealer_delta_usd, cum_dealer_gamma_usd
     positions: pl.DataFrame  # POSITION_CSV_COLUMNS

@@ -8,6 +8,8 @@ import json
 import logging
 import math
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -76,9 +78,37 @@ def write_csv(frame: pl.DataFrame, path: Path) -> Path:
     return write_atomic(path, buffer.getvalue())
 
 
+_PNG_SESSION = {"open": False}  # True inside png_session(): kaleido's persistent server renders every PNG
+
+
+@contextmanager
+def png_session() -> Iterator[None]:
+    """Keep ONE Chromium (kaleido's persistent sync server) for every PNG export inside the block, e.g. all the
+    days of a backfill; without a browser the block runs and write_pngs warns as usual."""
+    browser = find_chromium()
+    if browser is None or _PNG_SESSION["open"]:
+        yield
+        return
+    import kaleido
+
+    kaleido.start_sync_server(**_kaleido_options(browser), silence_warnings=True)
+    _PNG_SESSION["open"] = True
+    try:
+        yield
+    finally:
+        _PNG_SESSION["open"] = False
+        kaleido.stop_sync_server(silence_warnings=True)
+
+
+def _kaleido_options(browser: str) -> dict:
+    """The browser to drive, and no MathJax (kaleido would fetch it online); Plotly is plotly.py's own
+    plotly.min.js, the file the report folder shares."""
+    return {"path": browser, "mathjax": False}
+
+
 def write_pngs(figures: dict[str, go.Figure], output_dir: Path) -> dict[str, Path]:
-    """One PNG per chart, all rendered by ONE kaleido session (one Chromium) for the whole export, with the
-    same plotly.min.js as the folder and no MathJax (nothing fetched); without a browser, one warning and no PNGs."""
+    """One PNG per chart, all rendered in ONE kaleido session (one Chromium) for the whole export, or in the
+    session png_session() holds open; without a browser, one warning and no PNGs."""
     browser = find_chromium()
     if browser is None:
         log.warning(
@@ -92,9 +122,9 @@ def write_pngs(figures: dict[str, go.Figure], output_dir: Path) -> dict[str, Pat
         {"fig": fig, "path": str(staged[name]), "opts": {"format": "png", **PNG_SIZE}}
         for name, fig in figures.items()
     ]
-    session = {"path": browser, "mathjax": False}  # plotly.py's own plotly.min.js: the file the folder shares
+    session = {} if _PNG_SESSION["open"] else {"kopts": _kaleido_options(browser)}
     try:
-        errors = kaleido.write_fig_from_object_sync(jobs, kopts=session)
+        errors = kaleido.write_fig_from_object_sync(jobs, **session)
     except Exception as error:  # noqa: BLE001 - a broken browser must never sink the run
         errors = (error,)
     if errors:

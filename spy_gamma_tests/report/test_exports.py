@@ -226,3 +226,18 @@ def test_page_stays_lean_with_a_full_day_of_prints(bundle):
     }))
     assert len(render_dashboard(busy).encode()) < 2 * 1024 * 1024  # the page without its shared plotly.min.js
     assert len(intraday_buckets(busy.intraday_flow)) <= 6.5 * 3600 / 30 + 1
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_one_png_session_serves_every_export_inside_it(chromium, bundle, tmp_path, monkeypatch):
+    monkeypatch.setenv("BROWSER_PATH", chromium)
+    figures = {"levels_history": FIGURES["levels_history"](bundle)}
+    days = [tmp_path / "d1", tmp_path / "d2"]
+    with exports.png_session():
+        for day in days:
+            day.mkdir()
+            exports.write_pngs(figures, day)
+    for day in days:
+        assert (day / "levels_history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert exports.write_pngs(figures, tmp_path) != {}  # after the session: a one-shot session again

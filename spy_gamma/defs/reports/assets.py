@@ -16,7 +16,7 @@ from spy_gamma.defs.partitions import LOOKBACK, trading_days
 from spy_gamma.defs.reports.bundle import build_bundle
 from spy_gamma.defs.resources import FlatFilesResource, LakeResource, MarketSettings
 from spy_gamma.defs.runs import SINGLE_RUN, DayResult, materialize_days
-from spy_gamma.report.exports import write_reports
+from spy_gamma.report.exports import png_session, write_reports
 
 REPORT_DEPS = ["dealer_exposures", "exposures_by_strike", "gamma_profile", "gamma_levels", "max_pain",
                "hedging_flows", "gex_surface", "market_structure", "dealer_positions", "position_path",
@@ -53,7 +53,8 @@ def dashboard(context: dg.AssetExecutionContext, config: ReportOutput, lake: Lak
             "regime": bundle.summary["regime"]["label"], "total_gex_usd": bundle.summary["total_gex"],
             "gamma_flip": bundle.summary["gamma_flip"]})
 
-    yield from materialize_days(context, build)
+    with png_session():  # one Chromium renders the PNGs of every day this run materializes
+        yield from materialize_days(context, build)
 
 
 def copy_reports(folder: Path, output_dir: Path) -> None:
