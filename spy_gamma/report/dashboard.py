@@ -38,7 +38,7 @@ PANEL_LAYOUT = {  # chart -> (panel heading, css class: full or half width)
     "gamma_surface": ("How the book was built", "half"),
     "volatility_smile": ("Volatility smile", "half"),
     "intraday_flow": ("Intraday dealer flow", "half"),
-    "levels_history": ("Levels over the window's closes", "full"),
+    "levels_history": ("Levels over the window's closes", "half"),
 }
 CLICKABLE_CHARTS = ("gamma_profile", "greeks_panel", "dealer_flow_vs_oi")
 
@@ -192,14 +192,14 @@ def data_quality_block(summary: dict) -> str:
 
 
 def panel(name: str, simulated: bool = False) -> str:
-    """One chart's frame; Plotly draws into its .chart div from the embedded spec."""
+    """One chart's frame; Plotly draws into its .chart div from the embedded spec. The history panel says what a
+    simulated market's history proves."""
     heading, width = PANEL_LAYOUT[name]
-    hints = {**dict.fromkeys(CLICKABLE_CHARTS, "click a strike bar for its detail"),
-             "levels_history": SIMULATED_NOTE if simulated else ""}
-    hint = f'<span class="hint">{_esc(hints[name])}</span>' if hints.get(name) else ""
+    hint = '<span class="hint">click a strike bar for its detail</span>' if name in CLICKABLE_CHARTS else ""
+    note = f'<p class="note">{_esc(SIMULATED_NOTE)}</p>' if simulated and name == "levels_history" else ""
     return (
         f'<section class="panel {width}" id="panel-{name}"><h2>{_esc(heading)}{hint}</h2>'
-        f'<div class="chart" id="chart-{name}"></div></section>'
+        f'<div class="chart" id="chart-{name}"></div>{note}</section>'
     )
 
 

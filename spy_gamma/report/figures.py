@@ -536,7 +536,8 @@ def levels_history_figure(bundle: ReportBundle) -> go.Figure:
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     gex = {p: round_usd(history[f"total_gex_{p}"].fill_null(np.nan)) for p in ("p05", "p50", "p95")}
     add_band(fig, as_of, gex["p05"], gex["p95"], "90% band of total dealer GEX (right axis)", secondary_y=True)
-    fig.add_scatter(x=as_of, y=gex["p50"], mode="lines", secondary_y=True, name="Total dealer GEX p50 (right axis)",
+    fig.add_scatter(x=as_of, y=gex["p50"], mode="lines+markers", secondary_y=True, marker={"size": 4},
+                    name="Total dealer GEX, median (right axis)",
                     line={"color": "#94a3b8", "width": 1.4}, hovertext=usd_text(gex["p50"]),
                     hovertemplate="Total dealer GEX %{hovertext}<extra></extra>")
     flip_low, flip_high = (history[f"gamma_flip_{p}"].fill_null(np.nan).to_numpy() for p in ("p05", "p95"))
@@ -553,6 +554,8 @@ def levels_history_figure(bundle: ReportBundle) -> go.Figure:
         height=430,
         hovermode="x unified",
         title="Spot, gamma flip and walls at each close, over total dealer GEX",
+        legend={"orientation": "h", "x": 0, "y": -0.16, "yanchor": "top"},
+        margin={"b": 96},
         xaxis={"title": {"text": "As-of close"}, "type": "category"},
     )
     fig.update_yaxes({"title": {"text": "Price level"}}, secondary_y=False)

@@ -16,6 +16,7 @@ from spy_gamma.defs.partitions import LOOKBACK, trading_days
 from spy_gamma.defs.reports.bundle import build_bundle
 from spy_gamma.defs.resources import FlatFilesResource, LakeResource, MarketSettings
 from spy_gamma.defs.runs import SINGLE_RUN, DayResult, materialize_days
+from spy_gamma.files import publish
 from spy_gamma.report.exports import png_session, write_reports
 
 REPORT_DEPS = ["dealer_exposures", "exposures_by_strike", "gamma_profile", "gamma_levels", "max_pain",
@@ -58,10 +59,11 @@ def dashboard(context: dg.AssetExecutionContext, config: ReportOutput, lake: Lak
 
 
 def copy_reports(folder: Path, output_dir: Path) -> None:
-    """Copy a close's report files into ``output_dir``, each through a temporary name then a rename."""
+    """Copy a close's report files into ``output_dir``, each through a temporary name then a rename (with the
+    user's umask mode)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     for path in folder.iterdir():
         if path.is_file():
             staged = output_dir / f".{path.name}.copying"
             shutil.copyfile(path, staged)
-            staged.replace(output_dir / path.name)
+            publish(staged, output_dir / path.name)
