@@ -15,9 +15,8 @@ LEVEL_ACTIONS = {  # (role, side of spot) -> what dealer hedging does when price
     ("resistance", "above"): "dealers long gamma: they sell the rally into it, hedging dampens the move",
     ("acceleration", "below"): "dealers short gamma: they sell as price drops into it, hedging amplifies the move",
     ("acceleration", "above"): "dealers short gamma: they buy as price rallies into it, hedging amplifies the move",
-    ("pivot", "below"): "gamma flip: dealer hedging switches between dampening and amplifying here",
-    ("pivot", "above"): "gamma flip: dealer hedging switches between dampening and amplifying here",
 }
+PIVOT_ACTION = "gamma flip: dealer hedging switches between dampening and amplifying here"
 
 
 def band_range(band: dict | None, fmt=fmt_usd) -> str:
@@ -91,6 +90,8 @@ def level_strength(level: dict) -> float | None:
 def level_action(level: dict) -> str:
     """What dealers do when price reaches the level, from its role (support / resistance / acceleration / pivot)
     and side, never from its side alone."""
+    if level.get("role") == "pivot":
+        return PIVOT_ACTION
     return LEVEL_ACTIONS.get((level.get("role"), level.get("side")), str(level.get("note", "")))
 
 
