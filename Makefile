@@ -21,13 +21,15 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
+PORT ?= 3000
 dev: install
 	mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/ 2>/dev/null || true
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 
 bench: install
 	$(BIN)/spy-gamma bench accuracy
 	$(BIN)/spy-gamma bench greeks
+	$(BIN)/spy-gamma bench pipeline
 
 lint: install
 	$(BIN)/ruff check spy_gamma spy_gamma_tests

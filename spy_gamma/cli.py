@@ -105,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
         run.add_argument("--flatfiles", type=Path, default=None, help="flat-file root for --source local")
         run.add_argument("--spot", type=float, default=None, help="price the book at this spot instead of the close")
         run.add_argument("--skip-download", action="store_true", help="reuse the lake's sessions; recompute the as-of")
+        run.add_argument("--refresh", action="store_true", help="rebuild every session of the window from the files")
         run.set_defaults(handler=_run, parser=run, demo=name == "demo")
 
     backfill = commands.add_parser("backfill", help="a real Dagster backfill of as-of closes (and their sessions)")
@@ -199,7 +200,8 @@ def _run(args) -> int:
 
         pipeline = SPYPositioningPipeline(output_dir=args.output, spot_price=args.spot, source=args.source,
                                           flatfiles_dir=args.flatfiles, progress=report)
-        summary = pipeline.run_full_analysis(args.date, expiries, skip_download=args.skip_download)
+        summary = pipeline.run_full_analysis(args.date, expiries, skip_download=args.skip_download,
+                                           refresh=args.refresh)
     _print_summary(summary, args.output)
     _say_how_to_get_pngs(args.output)
     return 0

@@ -18,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 from filelock import FileLock
 
+from spy_gamma.lake import Lake
 from spy_gamma.settings import Settings
 from spy_gamma.trading_calendar import last_trading_day, next_trading_day, sessions_ending
 
@@ -25,6 +26,9 @@ REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 Progress = Callable[[str, int, int], None]
 # Step events still land in the instance's event log (the UI shows them); the terminal keeps warnings only.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The daily job's last tables: a session that has them all (and is not stale) is not rebuilt.
+SESSION_TABLES = ("spy_trades", "spy_quotes", "spy_spot", "open_interest", "classified_trades", "contract_flows",
+                  "vote_groups", "session_quality", "contract_iv")
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -68,10 +72,11 @@ class SPYPositioningPipeline:
         self.run_ids: list[str] = []  # the Dagster runs of the last analysis, oldest first
 
     def run_full_analysis(self, target_date: str | dt.date, expiry_dates: list[str | dt.date],
-                          skip_download: bool = False) -> dict:
+                          skip_download: bool = False, refresh: bool = False) -> dict:
         """Materialize the window's sessions and the as-of close for ``target_date``; write the outputs.
 
-        ``skip_download`` reuses the sessions already in the lake and only recomputes the as-of analysis.
+        Sessions already in the lake are reused unless stale (see :meth:`_pending`); ``refresh`` rebuilds them all
+        and ``skip_download`` reuses them all, recomputing only the as-of analysis.
         """
         analysis_date = dt.date.fromisoformat(str(target_date))
         as_of = last_trading_day(analysis_date)
@@ -88,10 +93,13 @@ class SPYPositioningPipeline:
                 "spy_gamma/expiries": " ".join(map(str, expiry_dates)) or "rule"}
         if not skip_download:
             self.progress("sessions", 0, 2)
-            first = max(window[0].isoformat(), self._partitions(defs).get_first_partition_key())
-            last = after if self._published(defs, after) else as_of
-            self._execute(defs, instance, "daily_sessions", None,
-                          {**tags, RANGE_START: first, RANGE_END: last.isoformat()})
+            first_key = dt.date.fromisoformat(self._partitions(defs).get_first_partition_key())
+            days = [day for day in window if day >= first_key]
+            days += [after] if self._published(defs, after) else []
+            pending = days if refresh else self._pending(days, Lake(settings.data_dir))
+            if pending:
+                self._execute(defs, instance, "daily_sessions", None,
+                              {**tags, RANGE_START: pending[0].isoformat(), RANGE_END: pending[-1].isoformat()})
         self.progress("analysis", 1, 2)
         self._execute(defs, instance, "as_of_analysis", self._run_config(analysis_date, expiry_dates),
                       {**tags, "dagster/partition": as_of.isoformat()})
@@ -114,6 +122,19 @@ class SPYPositioningPipeline:
         os.environ["SPY_GAMMA_SIM_START"], os.environ["SPY_GAMMA_SIM_END"] = (
             settings.sim_start.isoformat(), settings.sim_end.isoformat())
         return settings
+
+    @staticmethod
+    def _pending(days: list[dt.date], lake: Lake) -> list[dt.date]:
+        """``days`` from the first one the lake lacks a session table for, or whose classification predates the
+        next session's open interest (it then split opens from closes without that evidence)."""
+        for index, day in enumerate(days):
+            missing = not all(lake.exists(table, day) for table in SESSION_TABLES)
+            later_oi = index + 1 < len(days) and lake.exists("open_interest", days[index + 1]) and not missing and (
+                lake.path("open_interest", days[index + 1]).stat().st_mtime
+                > lake.path("classified_trades", day).stat().st_mtime)
+            if missing or later_oi:
+                return days[index:]
+        return []
 
     @staticmethod
     def _partitions(defs: dg.Definitions) -> dg.PartitionsDefinition:

@@ -127,9 +127,9 @@ def test_an_as_of_expiry_day_reports_no_settled_contract(pipeline_run):
 
     out = pipeline_run["out"].parent / "expiry_day"
     summary = SPYPositioningPipeline(output_dir=out, source="simulated", data_dir=pipeline_run["data"]).run_full_analysis(
-        "2025-10-06", ["2025-10-08", "2025-10-10"], skip_download=True)
+        "2025-10-06", [], skip_download=True)  # the default rule: every listed expiry of the next five sessions
     positions = pl.read_csv(out / "dealer_positions.csv", try_parse_dates=True)
-    assert summary["as_of"] == "2025-10-06"
+    assert summary["as_of"] == "2025-10-06" and "2025-10-08" in summary["expiries"]
     assert positions.filter(pl.col("expiry") <= dt.date(2025, 10, 6)).is_empty()
     exposures = lake(pipeline_run).read("dealer_exposures", dt.date(2025, 10, 6))
     assert exposures.filter(pl.col("expiry") <= dt.date(2025, 10, 6)).is_empty()

@@ -81,7 +81,7 @@ def test_ui_asset_graph_shows_the_assets(server, chromium, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.goto(f"{server.url}/assets/classified_trades?view=lineage&lineageScope=neighbors&lineageDepth=3",
+        page.goto(f"{server.url}/assets/contract_flows?view=lineage&lineageScope=neighbors&lineageDepth=3",
                   wait_until="networkidle")
         page.get_by_text("dealer_positions").first.wait_for(timeout=60_000)
         skip = page.get_by_role("button", name="Skip")       # Dagster's one-time community prompt
