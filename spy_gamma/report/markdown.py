@@ -71,11 +71,11 @@ def _themes(summary: dict) -> list[str]:
     else:
         hedging = ("hedging leans against moves, expect mean reversion and pinning" if long_gamma
                    else "hedging chases moves, expect wider ranges and momentum")
-    flip_risk = (
-        "a close below it turns dealers short gamma"
-        if long_gamma
-        else "a move back above it turns dealers long gamma"
-    )
+    if is_uncertain(regime):
+        flip_risk = "crossing it flips the sign of dealer gamma at the point estimate"
+    else:
+        flip_risk = ("a close below it turns dealers short gamma" if long_gamma
+                     else "a move back above it turns dealers long gamma")
 
     def wall(name: str, level: dict) -> str:
         return (f"**{name} {fmt_level(level.get('strike'))}** ({fmt_usd(level.get('gex'))} dealer GEX, "
