@@ -161,7 +161,8 @@ def stage_seconds(pipeline) -> dict[str, float]:
     from spy_gamma.pipeline import dagster_instance
 
     graph = defs.resolve_asset_graph()
-    group = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    group = {defs.resolve_assets_def(key).node_def.name: graph.get(key).group_name  # a step is an asset's op
+             for key in graph.get_all_asset_keys()}
     instance = dagster_instance(pipeline.settings.data_dir)
     stages = dict.fromkeys(STAGES, 0.0)
     for run_id in pipeline.run_ids:
