@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import gzip
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,16 @@ def test_layout_headers_and_truth(world):
     assert market["params"] == MarketParams.default().describe() and market["params"]["tick_informative"]
     assert len(market["warmup_sessions"]) == MarketParams.default().warmup_sessions == 10
     assert market["warmup_sessions"][-1] == "2025-09-04"
+
+
+def test_files_get_the_users_umask_not_tempfiles_0600(tmp_path):
+    old = os.umask(0o027)
+    try:
+        simulate_market(dt.date(2025, 9, 5), dt.date(2025, 9, 5), tmp_path, seed=1, scale=0.0002)
+    finally:
+        os.umask(old)
+    modes = {path.stat().st_mode & 0o777 for path in tmp_path.rglob("*") if path.is_file()}
+    assert modes == {0o640}
 
 
 def test_same_seed_and_params_same_bytes_other_seed_differs(tmp_path):

@@ -6,10 +6,13 @@ import datetime as dt
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 from isal import igzip
+
+from spy_gamma.files import publish
 
 GZIP_LEVEL = 1  # isal's fast levels (0-3); output is standard gzip
 FLATFILE_PREFIX = {
@@ -35,13 +38,19 @@ def truth_path(root: Path, kind: str, day: dt.date) -> Path:
 
 
 def replace_atomically(path: Path, payload: bytes) -> None:
-    """Write to a temp file in the same folder, then ``os.replace``: readers never see a partial file."""
+    """Write ``payload`` whole or not at all (see :func:`_write_whole`)."""
+    _write_whole(path, lambda temp: temp.write_bytes(payload))
+
+
+def _write_whole(path: Path, write: Callable[[Path], object]) -> None:
+    """``write`` a temp file in the same folder, then publish it with the user's umask: readers never see a
+    partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(handle)
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(payload)
-        os.replace(temp, path)
+        write(Path(temp))
+        publish(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
@@ -53,15 +62,7 @@ def write_csv_gz(frame: pl.DataFrame, path: Path) -> None:
 
 
 def write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    try:
-        frame.write_parquet(temp, statistics=False)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    _write_whole(path, lambda temp: frame.write_parquet(temp, statistics=False))
 
 
 def write_json(payload: dict, path: Path) -> None:
