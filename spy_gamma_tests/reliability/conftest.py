@@ -127,6 +127,11 @@ def lake_tables(workspace: Workspace) -> dict[str, pl.DataFrame]:
     return {f"{p.parent.name}/{p.name}": pl.read_parquet(p) for p in sorted(workspace.lake.glob("*/*.parquet"))}
 
 
+def wrote_no_output(workspace: Workspace) -> bool:
+    """No output folder, or only the marker the argument check leaves in it (it is claimed before work starts)."""
+    return not workspace.output.exists() or [p.name for p in workspace.output.iterdir()] == [".spy-gamma-output"]
+
+
 def leftovers(workspace: Workspace) -> list[Path]:
     """Temp files of interrupted writes: ``*.tmp`` in the lake, hidden files but the marker in the output."""
     in_lake = list(workspace.lake.rglob("*.tmp")) if workspace.lake.exists() else []

@@ -17,6 +17,7 @@ from spy_gamma_tests.reliability.conftest import (
     lake_tables,
     leftovers,
     spy_gamma,
+    wrote_no_output,
 )
 
 pytestmark = pytest.mark.slow  # whole pipeline runs in subprocesses
@@ -43,7 +44,7 @@ def test_a_cut_day_file_fails_in_one_line_is_never_reused_and_the_restored_file_
     failed = spy_gamma(workspace)
     log = assert_one_line_error(failed, f"error: spy_trades: {trades}: truncated gzip")
     assert log.parent == workspace.data / "logs" and "DataError" in log.read_text()
-    assert not workspace.output.exists() and leftovers(workspace) == []
+    assert wrote_no_output(workspace) and leftovers(workspace) == []
     for table in DAILY_TABLES:  # the failed day is nowhere: no file, no row in a view
         assert not (workspace.lake / table / f"{CUT_DAY}.parquet").exists(), table
         assert CUT_DAY not in catalog_days(workspace, table), table
@@ -51,7 +52,7 @@ def test_a_cut_day_file_fails_in_one_line_is_never_reused_and_the_restored_file_
 
     reusing = spy_gamma(workspace, *workspace.run_args(), "--skip-download")  # the as-of alone, on what is there
     assert_one_line_error(reusing, "has no partition", "materialize it first")
-    assert not workspace.output.exists()
+    assert wrote_no_output(workspace)
 
     trades.write_bytes(whole)
     assert spy_gamma(workspace).returncode == 0
@@ -63,7 +64,7 @@ def test_a_date_outside_the_data_is_a_clear_error_not_a_calendar_crash(reference
     workspace = reference.workspace.clone(tmp_path)
     failed = spy_gamma(workspace, *workspace.run_args("--date", "2027-12-31", "--expiry", "2028-01-03"))
     assert_one_line_error(failed, "2027-12-31 is not a partition: the partitions run from 2025-09-15")
-    assert not workspace.output.exists()
+    assert wrote_no_output(workspace)
 
 
 @pytest.mark.parametrize(("header", "shown"), [
