@@ -42,7 +42,7 @@ def test_a_cut_day_file_fails_in_one_line_is_never_reused_and_the_restored_file_
     trades.write_bytes(whole[: len(whole) // 2])
 
     failed = spy_gamma(workspace)
-    log = assert_one_line_error(failed, f"error: spy_trades: {trades}: truncated gzip")
+    log = assert_one_line_error(failed, "error: spy_trades: ", f"{trades}: truncated gzip")
     assert log.parent == workspace.data / "logs" and "DataError" in log.read_text()
     assert wrote_no_output(workspace) and leftovers(workspace) == []
     for table in DAILY_TABLES:  # the failed day is nowhere: no file, no row in a view
