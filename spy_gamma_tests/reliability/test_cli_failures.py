@@ -8,9 +8,11 @@ import datetime as dt
 import gzip
 
 import pytest
+from polars.testing import assert_frame_equal
 
 from spy_gamma.lake import Lake
 from spy_gamma_tests.reliability.conftest import (
+    FLOAT_NOISE,
     WINDOW,
     assert_one_line_error,
     assert_same_results,
@@ -23,7 +25,9 @@ from spy_gamma_tests.reliability.conftest import (
 pytestmark = pytest.mark.slow  # whole pipeline runs in subprocesses
 
 CUT_DAY = WINDOW[1]
-DAILY_TABLES = ("spy_trades", "spy_quotes", "spy_spot", "open_interest", "classified_trades", "contract_flows")
+# The cut file's asset and every daily asset built on it (spy_spot and open_interest read their own files).
+FROM_TRADES = ("spy_trades", "spy_quotes", "classified_trades", "contract_flows", "vote_groups", "session_quality",
+               "contract_iv")
 
 
 def catalog_days(workspace, table: str) -> set[dt.date]:
@@ -45,10 +49,13 @@ def test_a_cut_day_file_fails_in_one_line_is_never_reused_and_the_restored_file_
     log = assert_one_line_error(failed, "error: spy_trades: ", f"{trades}: truncated gzip")
     assert log.parent == workspace.data / "logs" and "DataError" in log.read_text()
     assert wrote_no_output(workspace) and leftovers(workspace) == []
-    for table in DAILY_TABLES:  # the failed day is nowhere: no file, no row in a view
+    for table in FROM_TRADES:  # the failed day is nowhere: no file, no row in a view
         assert not (workspace.lake / table / f"{CUT_DAY}.parquet").exists(), table
         assert CUT_DAY not in catalog_days(workspace, table), table
-    lake_tables(workspace)  # whatever the failed run did write reads back whole
+    stored, clean = lake_tables(workspace), lake_tables(reference.workspace)
+    assert stored and set(stored) < set(clean)
+    for name, frame in stored.items():  # what the failed run did store is what a clean run stores
+        assert_frame_equal(frame, clean[name], rel_tol=FLOAT_NOISE, abs_tol=0.0)
 
     reusing = spy_gamma(workspace, *workspace.run_args(), "--skip-download")  # the as-of alone, on what is there
     assert_one_line_error(reusing, "has no partition", "materialize it first")
