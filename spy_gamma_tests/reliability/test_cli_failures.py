@@ -58,7 +58,7 @@ def test_a_cut_day_file_fails_in_one_line_is_never_reused_and_the_restored_file_
         assert_frame_equal(frame, clean[name], rel_tol=FLOAT_NOISE, abs_tol=0.0)
 
     reusing = spy_gamma(workspace, *workspace.run_args(), "--skip-download")  # the as-of alone, on what is there
-    assert_one_line_error(reusing, "has no partition", "materialize it first")
+    assert_one_line_error(reusing, f"contract_flows has no partition in the window {WINDOW[0]}..{WINDOW[-1]}")
     assert wrote_no_output(workspace)
 
     trades.write_bytes(whole)
