@@ -96,7 +96,8 @@ def test_a_full_or_read_only_disk_names_the_partition_and_changes_nothing(refere
     workspace = reference.workspace.clone(tmp_path, with_state=True)
     partition = workspace.lake / "classified_trades" / f"{CUT_DAY}.parquet"
     before = partition.read_bytes()
-    failed = spy_gamma(workspace, fault=("--fail", "classified_trades", CUT_DAY.isoformat(), errno_name))
+    failed = spy_gamma(workspace, *workspace.run_args(), "--refresh",  # rebuild the sessions the lake holds
+                       fault=("--fail", "classified_trades", CUT_DAY.isoformat(), errno_name))
     assert_one_line_error(failed, f"{partition}: could not write classified_trades partition {CUT_DAY} ({reason})")
     assert partition.read_bytes() == before
     assert leftovers(workspace) == []
