@@ -71,7 +71,8 @@ def test_a_day_without_quotes_is_unquoted_never_invented_and_the_dashboard_says_
     prints = {day: frame.height for day, frame in classified.items()}
     assert quality["prints"] == sum(prints.values())
     assert quality["quoted_pct"] <= 100 * (prints[WINDOW[1]] + prints[WINDOW[2]]) / sum(prints.values()) + 1e-9
-    assert any("had a prevailing NBBO" in warning for warning in quality["warnings"])
+    assert {check["check"]: check["status"] for check in quality["checks"]}["quote_coverage"] == "WARN"
+    assert any(warning.startswith("quote coverage: ") for warning in quality["warnings"])
 
 
 @pytest.mark.slow
