@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -24,8 +25,9 @@ from spy_gamma.trading_calendar import last_trading_day, next_trading_day, sessi
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 Progress = Callable[[str, int, int], None]
-# Step events still land in the instance's event log (the UI shows them); the terminal keeps warnings only.
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Step events still land in the instance's event log (the UI shows them); the terminal gets none of them: a
+# failure is the CLI's one line, with the step's traceback in the log file it names.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # The daily job's last tables: a session that has them all (and is not stale) is not rebuilt.
 SESSION_TABLES = ("spy_trades", "spy_quotes", "spy_spot", "open_interest", "classified_trades", "contract_flows",
                   "vote_groups", "session_quality", "contract_iv")
@@ -162,18 +164,40 @@ class SPYPositioningPipeline:
                  tags: dict[str, str]) -> None:
         """Run a declared job in this process; PipelineError with the failing step's own message."""
         partition = tags.pop("dagster/partition", None)
-        result = defs.resolve_job_def(job_name).execute_in_process(
+        result = _off_the_main_thread(lambda: defs.resolve_job_def(job_name).execute_in_process(
             run_config=run_config or QUIET_CONSOLE, instance=instance, partition_key=partition, tags=tags,
-            raise_on_error=False)
+            raise_on_error=False))
         self.run_ids.append(result.run_id)
         if not result.success:
             raise PipelineError(_first_failure(result))
 
 
+def _off_the_main_thread(execute: Callable[[], dg.ExecuteInProcessResult]) -> dg.ExecuteInProcessResult:
+    """Run ``execute`` on a worker thread while this one waits, so Ctrl-C raises KeyboardInterrupt here.
+
+    On the main thread Dagster's in-process execution captures SIGINT and drops it: the run went on to exit 0.
+    """
+    outcome: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = execute()
+        except BaseException as error:  # noqa: BLE001 - re-raised on the waiting thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=work, name="spy-gamma-run", daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
 def _first_failure(result: dg.ExecuteInProcessResult) -> str:
+    """The failing step and its error on the first line; the step's whole traceback below it (for the log)."""
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error is not None:
             error = event.step_failure_data.error
             cause = error.cause.message if error.cause else error.message
-            return f"{event.step_key}: {cause.strip()}"
+            return f"{event.step_key}: {cause.strip()}\n\n{error.to_string()}"
     return "run failed"

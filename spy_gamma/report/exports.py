@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import math
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,13 +37,20 @@ PNG_SIZE = {"width": 1400, "height": 640, "scale": 1}
 
 
 def write_atomic(path: Path, content: str | bytes) -> Path:
-    """Write to a temporary file beside ``path``, then rename over it with the user's umask mode: readers never
-    see half a file."""
+    """Write to a temporary file beside ``path``, then publish it (user's umask, rename): readers never see half a
+    file, and a failed write (full disk) leaves no temp file and names ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = content.encode("utf-8") if isinstance(content, str) else content
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        tmp.write(data)
-    publish(tmp.name, path)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        publish(temporary, path)
+    except BaseException as error:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise OSError(error.errno, error.strerror, str(path)) from error
+        raise
     return path
 
 

@@ -1,7 +1,10 @@
-"""A small simulated market, one clean reference run of ``spy-gamma run`` on it, and helpers to fault copies.
+"""A small simulated market, one clean ``spy-gamma run`` on it (shared by the whole session), and helpers to run
+the real CLI in a subprocess on copies of it, faulted.
 
-Every end-to-end case runs the real CLI (``spy_gamma.cli.main``, or the console script in a subprocess) on the
-window ending 2025-09-19 with expiries 2025-09-22/24, shortened to three sessions (see ``faults.py``).
+Every end-to-end case runs ``python -m spy_gamma.cli`` (the console script's code) with the settings the product
+reads at run time: ``SPY_GAMMA_WINDOW_SESSIONS=3`` (sessions 09-17..09-19 for ``--date 2025-09-19``) and the
+market's flat files through ``--source local``. Planted credentials ride along in every run's environment, so
+``test_secrets.py`` can scan everything each run wrote or printed.
 """
 
 from __future__ import annotations
@@ -22,21 +25,24 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from spy_gamma.sources.flatfiles import flatfile_key
-from spy_gamma_tests.reliability.faults import short_analysis_window
 
 REPO = Path(__file__).resolve().parents[2]
-ANALYSIS = ["--date", "2025-09-19", "--expiry", "2025-09-22", "2025-09-24"]
+DATE, EXPIRIES = "2025-09-19", ["2025-09-22", "2025-09-24"]
+ANALYSIS = ["--date", DATE, "--expiry", *EXPIRIES]
 WINDOW = [dt.date(2025, 9, 17), dt.date(2025, 9, 18), dt.date(2025, 9, 19)]
 SIMULATED = (dt.date(2025, 9, 15), dt.date(2025, 9, 22))  # two sessions of history, the window, next day's OI
 SCALE = 0.002
+RUN_TIMEOUT_S = 600
+# Planted in every run: recognisable, so a scan finds them wherever they land.
+PLANTED = {"POLYGON_API_KEY": "sk-test-SECRET-api-7f3e9a", "POLYGON_S3_ACCESS_KEY": "AKIATESTSECRETACCESS",
+           "POLYGON_S3_SECRET_KEY": "sk-test-SECRET/s3+key=Zq81"}
 PLOTLY_DIV_ID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 FLOAT_NOISE = 1e-12
-CREDENTIAL_VARIABLES = ("POLYGON_API_KEY", "POLYGON_S3_ACCESS_KEY", "POLYGON_S3_SECRET_KEY", "SPY_GAMMA_SOURCE")
 
 
 @dataclass(frozen=True)
 class Workspace:
-    """One isolated installation: flat files, the data dir (lake, catalog, Dagster home) and the output folder."""
+    """One isolated installation: flat files, the data dir (lake, catalog, Dagster home, logs) and the output."""
 
     root: Path
 
@@ -59,13 +65,19 @@ class Workspace:
     def flatfile(self, kind: str, day: dt.date) -> Path:
         return self.flatfiles / flatfile_key(kind, day)
 
-    def run_args(self, source: str = "local") -> list[str]:
-        """``spy-gamma`` arguments for the test window: this workspace's flat files, or S3 into its data dir."""
-        where = ["--flatfiles", str(self.flatfiles)] if source == "local" else []
-        return ["--data-dir", str(self.data), "run", "--source", source, *where, *ANALYSIS,
-                "--output", str(self.output)]
+    def run_args(self, *analysis: str) -> list[str]:
+        """``spy-gamma`` arguments: ``run`` on this workspace's flat files (the test analysis by default)."""
+        return ["--data-dir", str(self.data), "run", "--source", "local", "--flatfiles", str(self.flatfiles),
+                *(analysis or ANALYSIS), "--output", str(self.output)]
 
-    def clone(self, root: Path, with_state: bool = True) -> Workspace:
+    def environment(self, **extra: str) -> dict[str, str]:
+        """The run's environment: no outside ``SPY_GAMMA_*`` or credentials, the short window, planted secrets."""
+        kept = {k: v for k, v in os.environ.items()
+                if not k.startswith(("SPY_GAMMA_", "POLYGON_", "DAGSTER_")) and k != "BROWSER_PATH"}
+        return {**kept, **PLANTED, "PYTHONPATH": str(REPO), "SPY_GAMMA_WINDOW_SESSIONS": "3",
+                "BROWSER_PATH": str(self.root / "no-browser"), **extra}
+
+    def clone(self, root: Path, with_state: bool = False) -> Workspace:
         """A copy with its own flat files and, when ``with_state``, this one's data dir and outputs."""
         shutil.copytree(self.flatfiles, root / "flatfiles")
         if with_state:
@@ -74,32 +86,34 @@ class Workspace:
         return Workspace(root)
 
 
-def quiet_environment(monkeypatch: pytest.MonkeyPatch, workspace: Workspace) -> None:
-    """No credentials, no Chromium (PNG export is skipped with a warning), the short window, isolated state."""
-    for name in CREDENTIAL_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("BROWSER_PATH", str(workspace.root / "no-browser"))
-    monkeypatch.setenv("SPY_GAMMA_DATA_DIR", str(workspace.data))
-    monkeypatch.setenv("DAGSTER_HOME", str(workspace.data / "dagster_home"))
-    monkeypatch.setattr("spy_gamma.defs.resources.analysis_window", short_analysis_window)
+@dataclass(frozen=True)
+class Finished:
+    """A finished CLI process: its exit code and everything it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def run_cli(monkeypatch: pytest.MonkeyPatch, workspace: Workspace) -> int:
-    """``spy-gamma run`` on the workspace's local flat files, in this process; returns the exit code."""
-    from spy_gamma.cli import main
+def command(*args: str, fault: tuple[str, ...] = ()) -> list[str]:
+    """The CLI, or with ``fault`` the CLI under ``faults.py``'s injection."""
+    if fault:
+        return [sys.executable, "-m", "spy_gamma_tests.reliability.faults", *fault, "--", *args]
+    return [sys.executable, "-m", "spy_gamma.cli", *args]
 
-    quiet_environment(monkeypatch, workspace)
-    return main(workspace.run_args())
+
+def spy_gamma(workspace: Workspace, *args: str, fault: tuple[str, ...] = (), timeout: float = RUN_TIMEOUT_S,
+              **env: str) -> Finished:
+    """Run ``spy-gamma <args>`` (default: the test analysis) to its end."""
+    done = subprocess.run(command(*(args or workspace.run_args()), fault=fault), cwd=workspace.root,
+                          env=workspace.environment(**env), capture_output=True, text=True, timeout=timeout)
+    return Finished(done.returncode, done.stdout, done.stderr)
 
 
-def start_cli(workspace: Workspace, *fault: str) -> subprocess.Popen:
-    """``spy-gamma run`` on the workspace in its own process group (``faults.py`` options first)."""
-    variables = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARIABLES}
-    variables |= {"BROWSER_PATH": str(workspace.root / "no-browser"), "PYTHONPATH": str(REPO),
-                  "DAGSTER_HOME": str(workspace.data / "dagster_home")}
-    command = [sys.executable, "-m", "spy_gamma_tests.reliability.faults", *fault, "--",
-               *workspace.run_args()]
-    return subprocess.Popen(command, cwd=REPO, env=variables, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+def start(workspace: Workspace, *args: str, fault: tuple[str, ...] = (), **env: str) -> subprocess.Popen:
+    """Start ``spy-gamma <args>`` in its own session (so its whole process tree can be found and checked)."""
+    return subprocess.Popen(command(*(args or workspace.run_args()), fault=fault), cwd=workspace.root,
+                            env=workspace.environment(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
 
 
@@ -113,10 +127,16 @@ def lake_tables(workspace: Workspace) -> dict[str, pl.DataFrame]:
     return {f"{p.parent.name}/{p.name}": pl.read_parquet(p) for p in sorted(workspace.lake.glob("*/*.parquet"))}
 
 
+def wrote_no_output(workspace: Workspace) -> bool:
+    """No output folder, or only the marker the argument check leaves in it (it is claimed before work starts)."""
+    return not workspace.output.exists() or [p.name for p in workspace.output.iterdir()] == [".spy-gamma-output"]
+
+
 def leftovers(workspace: Workspace) -> list[Path]:
-    """Temp files of interrupted writes: ``*.tmp`` in the lake, any hidden file in the output folder."""
+    """Temp files of interrupted writes: ``*.tmp`` in the lake, hidden files but the marker in the output."""
     in_lake = list(workspace.lake.rglob("*.tmp")) if workspace.lake.exists() else []
-    in_output = [p for p in workspace.output.iterdir() if p.name.startswith(".")] if workspace.output.exists() else []
+    in_output = [p for p in workspace.output.iterdir() if p.name.startswith(".") and p.name != ".spy-gamma-output"
+                 ] if workspace.output.exists() else []
     return sorted(in_lake + in_output)
 
 
@@ -157,6 +177,21 @@ def assert_close(ours, theirs, where: str) -> None:
         assert ours == theirs, where
 
 
+def assert_one_line_error(finished: Finished, *expected: str) -> Path:
+    """Exit 1, an ``error:`` line holding ``expected``, a ``details:`` line naming the log, and no traceback on
+    the console; returns the log file (which holds the traceback)."""
+    assert finished.returncode == 1, finished.stderr[-3000:]
+    lines = [line for line in finished.stderr.splitlines() if line.strip()]
+    (error,) = [line for line in lines if line.startswith("error: ")]
+    for text in expected:
+        assert text in error, error
+    assert "Traceback" not in finished.stderr and "dagster._" not in finished.stderr, finished.stderr[-3000:]
+    (details,) = [line for line in lines if line.startswith("details: ")]
+    log = Path(details.removeprefix("details: "))
+    assert log.is_file() and "Traceback (most recent call last)" in log.read_text()
+    return log
+
+
 @pytest.fixture(scope="session")
 def market(tmp_path_factory) -> Path:
     """Polygon-layout flat files for 2025-09-15..22 (scale 0.002), written once."""
@@ -167,11 +202,19 @@ def market(tmp_path_factory) -> Path:
     return root
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The run that never faulted, and what it printed: every run after a fault must reproduce its results."""
+
+    workspace: Workspace
+    finished: Finished
+
+
 @pytest.fixture(scope="session")
-def reference(market, tmp_path_factory) -> Workspace:
-    """The run that never faulted: every run after a fault must reproduce its outputs and lake."""
+def reference(market, tmp_path_factory) -> Reference:
+    """One clean ``spy-gamma run`` of the test analysis, shared by every test that compares with it."""
     workspace = Workspace(tmp_path_factory.mktemp("reference"))
     shutil.copytree(market, workspace.flatfiles)
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        assert run_cli(monkeypatch, workspace) == 0
-    return workspace
+    finished = spy_gamma(workspace)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return Reference(workspace, finished)

@@ -1,14 +1,17 @@
-"""Fault injection shared by the in-process tests and the ``spy-gamma`` subprocesses they start.
+"""Fault injection for the ``spy-gamma`` subprocesses the reliability tests start.
 
-``python -m spy_gamma_tests.reliability.faults [--stall TABLE PARTITION MARKER] -- <spy-gamma args>`` runs the
-CLI on the short test window; with ``--stall`` the write of that lake partition stops halfway through its temp
-file and touches MARKER, so the test can SIGKILL the process exactly mid-write.
+``python -m spy_gamma_tests.reliability.faults FAULT TABLE PARTITION [MARKER] -- <spy-gamma args>`` runs the
+real CLI with one lake partition's write stopped halfway through its temp file:
+
+- ``--stall TABLE PARTITION MARKER``: touch MARKER and hang, so the test can kill the process exactly mid-write;
+- ``--fail TABLE PARTITION ERRNO``: raise the ``OSError`` a full (``ENOSPC``) or read-only (``EROFS``) disk raises.
+
+Everything else is the production code path.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import errno
 import io
 import os
@@ -19,18 +22,8 @@ from pathlib import Path
 
 import polars as pl
 
-from spy_gamma.defs import resources
-from spy_gamma.trading_calendar import analysis_window
-
-WINDOW_CALENDAR_DAYS = 2  # 2025-09-19 -> sessions 09-17, 09-18, 09-19 (the production default is 30)
-
 WriteParquet = Callable[..., None]
 _ORIGINAL_WRITE_PARQUET: WriteParquet = pl.DataFrame.write_parquet
-
-
-def short_analysis_window(analysis_date: dt.date, calendar_days: int = 30) -> list[dt.date]:
-    """The sessions of the last ``WINDOW_CALENDAR_DAYS`` calendar days: same code path, a fraction of the run."""
-    return analysis_window(analysis_date, WINDOW_CALENDAR_DAYS)
 
 
 def written_path(handle) -> str:
@@ -56,9 +49,14 @@ def partial_write(table: str, partition: str, then: Callable[[], None]) -> Write
     return write_parquet
 
 
-def disk_full() -> None:
-    """What ``write(2)`` raises on a full file system."""
-    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+def os_error(name: str) -> Callable[[], None]:
+    """What ``write(2)`` raises for that errno name (``ENOSPC``: a full disk; ``EROFS``: a read-only one)."""
+    code = getattr(errno, name)
+
+    def fail() -> None:
+        raise OSError(code, os.strerror(code))
+
+    return fail
 
 
 def stall_forever(marker: Path) -> Callable[[], None]:
@@ -73,13 +71,17 @@ def stall_forever(marker: Path) -> Callable[[], None]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--stall", nargs=3, metavar=("TABLE", "PARTITION", "MARKER"))
+    faults = parser.add_mutually_exclusive_group(required=True)
+    faults.add_argument("--stall", nargs=3, metavar=("TABLE", "PARTITION", "MARKER"))
+    faults.add_argument("--fail", nargs=3, metavar=("TABLE", "PARTITION", "ERRNO"))
     parser.add_argument("cli", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    resources.analysis_window = short_analysis_window
     if args.stall:
         table, partition, marker = args.stall
         pl.DataFrame.write_parquet = partial_write(table, partition, stall_forever(Path(marker)))
+    else:
+        table, partition, name = args.fail
+        pl.DataFrame.write_parquet = partial_write(table, partition, os_error(name))
     from spy_gamma.cli import main as spy_gamma
 
     return spy_gamma([a for a in args.cli if a != "--"])

@@ -1,5 +1,5 @@
-"""Bad input files: what the readers reject (naming file, line and field), what they count and skip, and what
-the blocking ingest checks stop through the CLI. Damaged gzip, empty files and most bad values are covered in
+"""Bad input files: what the readers reject (naming file, line and field), what they count and skip, and
+what stops a run through the CLI. Damaged gzip, empty files and most bad values are covered in
 ``sources/test_readers.py``; this file adds the cases it lacks, on the simulated market's real-layout files."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from spy_gamma.sources.errors import DataError
 from spy_gamma.sources.flatfiles import flatfile_key
 from spy_gamma.sources.readers import read_minute_aggs, read_open_interest, read_quotes, read_trades
-from spy_gamma_tests.reliability.conftest import WINDOW, leftovers, run_cli
+from spy_gamma_tests.reliability.conftest import WINDOW, assert_one_line_error, leftovers, spy_gamma, wrote_no_output
 
 DAY = WINDOW[0]
 NS_PER_DAY = 86_400 * 10**9
@@ -137,21 +137,13 @@ def shift_timestamps(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.with_columns((pl.col("sip_timestamp").cast(pl.Int64) + NS_PER_DAY).cast(pl.String))
 
 
-def cross_every_quote(rows: pl.DataFrame) -> pl.DataFrame:
-    return rows.with_columns(pl.col("ask_price").alias("bid_price"), pl.col("bid_price").alias("ask_price"))
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(("kind", "change", "check"), [
-    ("trades", lambda rows: pl.concat([rows, rows]), "trades_not_duplicated"),
-    ("trades", shift_timestamps, "trades_inside_session"),
-    ("quotes", cross_every_quote, "quotes_rarely_crossed"),
-], ids=["duplicate rows", "outside the session", "crossed quotes"])
-def test_bad_day_file_stops_the_run_at_its_blocking_check(reference, tmp_path, monkeypatch, capsys, kind, change,
-                                                          check):
-    workspace = reference.clone(tmp_path, with_state=False)
-    rewrite(workspace.flatfile(kind, DAY), change)
-    assert run_cli(monkeypatch, workspace) == 1
-    assert f"{check}:" in capsys.readouterr().err
-    assert not workspace.output.exists() and leftovers(workspace) == []
-    assert not (workspace.lake / "classified_trades" / f"{DAY}.parquet").exists()
+def test_another_days_file_stops_the_run_naming_it(reference, tmp_path):
+    """Every print a day late: not a data-quality warning but invalid input, named, exit 1, nothing stored."""
+    workspace = reference.workspace.clone(tmp_path)
+    trades = rewrite(workspace.flatfile("trades", DAY), shift_timestamps)
+    failed = spy_gamma(workspace)
+    assert_one_line_error(failed, f"{trades}: 100% of the SPY prints lie outside the {DAY} session: "
+                                  "this is another day's file")
+    assert wrote_no_output(workspace) and leftovers(workspace) == []
+    assert not (workspace.lake / "spy_trades" / f"{DAY}.parquet").exists()

@@ -26,6 +26,7 @@ from spy_gamma.defs.partitions import (
 )
 from spy_gamma.defs.resources import LakeResource, MarketSettings
 from spy_gamma.defs.runs import SINGLE_RUN, Check, DayResult, materialize_days
+from spy_gamma.lake import LakeError
 from spy_gamma.quant.book import dealer_book, open_interest_book
 from spy_gamma.quant.exposure import (
     contract_exposures,
@@ -123,6 +124,9 @@ def dealer_positions(context: dg.AssetExecutionContext, lake: LakeResource):
 
     def build(as_of: dt.date) -> DayResult:
         days, after = window_sessions(as_of), session_after(as_of)
+        if not any(store.exists("contract_flows", day) for day in days):  # a session missing is a warning; all: no
+            raise LakeError(f"contract_flows has no partition in the window {days[0]}..{days[-1]} of the {as_of} "
+                            "close: materialize its sessions first (run without --skip-download)")
         estimate = estimate_positions(store.read_days("vote_groups", days, missing_ok=True),
                                       store.read_days("contract_flows", days, missing_ok=True),
                                       store.read_days("open_interest", [*days, after], missing_ok=True), days, after)
