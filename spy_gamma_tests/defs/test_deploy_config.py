@@ -1,13 +1,11 @@
-"""The Kubernetes and Celery deployment configs in deploy/ validate against Dagster's own schemas (not deployed)."""
+"""The Kubernetes and Celery deployment configs in deploy/ validate against Dagster's own schemas (not deployed),
+through Dagster's public API only: ``validate_run_config`` of a job whose op takes the launcher's config schema."""
 
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import yaml
-from dagster._config import process_config
-from dagster._core.instance.config import dagster_instance_config
-from dagster._core.system_config.objects import ResolvedRunConfig
 
 from spy_gamma.definitions import defs
 from spy_gamma.defs.jobs import daily_job
@@ -27,12 +25,19 @@ def deploy_env(monkeypatch):
 def test_k8s_instance_config_validates_and_its_launcher_config_too():
     from dagster_k8s import K8sRunLauncher
 
-    config, _ = dagster_instance_config(str(DEPLOY), "dagster.yaml")
+    config = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
     launcher = config["run_launcher"]
     assert (launcher["module"], launcher["class"]) == ("dagster_k8s", "K8sRunLauncher")
-    result = process_config(K8sRunLauncher.config_type(), launcher["config"])
-    assert result.success, result.errors
-    assert "SPY_GAMMA_SOURCE=s3" in result.value["env_vars"]
+
+    @dg.op(config_schema=K8sRunLauncher.config_type())
+    def launcher_settings(context) -> None:
+        """Holds the launcher's config schema so Dagster validates the deploy file against it."""
+
+    job = dg.GraphDefinition("launcher", node_defs=[launcher_settings]).to_job()
+    validated = dg.validate_run_config(job, {"ops": {"launcher_settings": {"config": launcher["config"]}}})
+    assert "SPY_GAMMA_SOURCE=s3" in validated["ops"]["launcher_settings"]["config"]["env_vars"]
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        dg.validate_run_config(job, {"ops": {"launcher_settings": {"config": {**launcher["config"], "no_such_key": 1}}}})
 
 
 @pytest.mark.parametrize(("executor", "run_config_file"), [("k8s", "run_config.yaml"), ("celery", "celery_run_config.yaml")])
@@ -44,5 +49,8 @@ def test_run_config_validates_for_the_daily_job(executor, run_config_file):
     job = dg.define_asset_job("daily_on_cluster", selection=daily_job.selection, executor_def=executor_def)
     job_def = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def("daily_on_cluster")
     run_config = yaml.safe_load((DEPLOY / run_config_file).read_text())
-    resolved = ResolvedRunConfig.build(job_def, run_config)   # raises DagsterInvalidConfigError on a bad key
-    assert set(run_config["execution"]["config"]) <= set(resolved.execution.execution_engine_config)
+    validated = dg.validate_run_config(job_def, run_config)   # raises DagsterInvalidConfigError on a bad key
+    (engine,) = validated["execution"].values()  # the executor's config with Dagster's defaults filled in
+    assert engine.items() >= run_config["execution"]["config"].items()
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        dg.validate_run_config(job_def, {**run_config, "execution": {"config": {"no_such_key": 1}}})
