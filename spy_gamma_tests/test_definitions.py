@@ -4,6 +4,7 @@ declared dependency mapped to the partitions it reads."""
 import datetime as dt
 import inspect
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,11 @@ def _declared(graph, asset_keys, table: str, key: dt.date, run_day: dt.date) -> 
         if key.isoformat() in allowed:
             return True
     return False
+
+
+def test_no_code_or_test_imports_dagsters_private_modules():
+    private = re.compile(r"^\s*(from|import)\s+dagster\._", re.MULTILINE)
+    root = Path(__file__).resolve().parents[1]
+    offenders = [str(path) for folder in ("spy_gamma", "spy_gamma_tests") for path in (root / folder).rglob("*.py")
+                 if private.search(path.read_text())]
+    assert offenders == []
