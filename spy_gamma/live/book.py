@@ -17,6 +17,7 @@ from spy_gamma.quant.structure import regime
 from spy_gamma.quant.uncertainty import exposure_bands, position_draws, regime_label
 
 LIVE_DRAWS = 100  # position draws per re-pricing (the batch uses 200; half keeps a step well under a second)
+BAND_GRID_EVERY = 4  # bands on every 4th profile point ($1 apart): a draw's flip is interpolated between them
 
 
 NO_FLOWS = {"ticker": pl.String, "day_flow": pl.Float64, "flow_variance": pl.Float64}
@@ -47,7 +48,8 @@ def day_flows(model: SigningModel | None, day: dt.date) -> pl.DataFrame:
 def live_positions(morning: Morning, flows: pl.DataFrame) -> pl.DataFrame:
     """Morning position + today's flow per contract of the target expiries (``dealer_position``), with the draws'
     inputs: the flow's variance joins the morning's window-flow variance. No OI bound intraday (unknown)."""
-    new = with_contract_fields(flows.select("ticker")).filter(pl.col("expiry").is_in(morning.expiries))
+    new = (with_contract_fields(flows.select("ticker")).filter(pl.col("expiry").is_in(morning.expiries))
+           .select("ticker", "expiry", "strike", "right"))
     keys = pl.concat([morning.positions.select("ticker", "expiry", "strike", "right"), new]).unique("ticker")
     return (keys.join(morning.positions.drop("expiry", "strike", "right"), on="ticker", how="left")
             .join(flows, on="ticker", how="left")
@@ -79,7 +81,7 @@ def levels_row(exposures: pl.DataFrame, spot: float, r: float, q: float, seed: i
     profile = gamma_profile(exposures, spot, r, q)
     flip = gamma_flip(exposures, spot, r, q, profile)
     bands = exposure_bands(exposures, position_draws(exposures, LIVE_DRAWS, seed), spot, r, q,
-                           profile["spot"].to_numpy())
+                           profile["spot"].to_numpy()[::BAND_GRID_EVERY])
     point = regime(exposures, spot, flip)
     row = {"spot": spot, "total_gex": float(exposures["gex"].sum()), "gamma_flip": flip, **walls(by_strike),
            "prob_dealers_long_gamma": bands.prob_dealers_long_gamma,

@@ -108,15 +108,15 @@ async def _pump(socket, feed: Feed, session: LiveSession, stop: asyncio.Event) -
         if data:
             first = min(to_ns(e["t"]) if "t" in e else to_ns(e["s"]) for e in data)
             if feed.down_since is not None:
-                session.record_gap(feed.last_event_ns, first, feed.down_reason, time.monotonic() - feed.down_since)
+                await asyncio.to_thread(session.record_gap, feed.last_event_ns, first, feed.down_reason, time.monotonic() - feed.down_since)
                 feed.down_since = None
             feed.last_event_ns = max(to_ns(e["t"]) if "t" in e else to_ns(e["e"]) for e in data)
-            session.on_events(data)
+            await asyncio.to_thread(session.on_events, data)
             added, dropped = session.quote_changes()
             await _subscribe(socket, "unsubscribe", [f"Q.{t}" for t in dropped])
             await _subscribe(socket, "subscribe", [f"Q.{t}" for t in added])
         if any(e.get("status") == "replay_complete" for e in events if e.get("ev") == "status"):
-            session.finish()
+            await asyncio.to_thread(session.finish)
             return True
         if session.closed or stop.is_set():
             return True

@@ -13,7 +13,7 @@ import polars as pl
 
 from spy_gamma.defs.partitions import window_sessions
 from spy_gamma.lake import Lake, LakeError
-from spy_gamma.quant.contracts import ticker_expr
+from spy_gamma.quant.contracts import ticker_expr, with_contract_fields
 from spy_gamma.quant.signing import SigningFit
 from spy_gamma.trading_calendar import previous_trading_day
 
@@ -52,6 +52,9 @@ class Morning:
         fit = SigningFit.from_dict(json.loads(lake.read("signing_fit", fit_key)["fit_json"][0]))
         chain = lake.read("contract_iv", before)
         prior = lake.read_days("vote_groups", [d for d in window_sessions(day) if d < day], missing_ok=True)
+        if prior.height:  # with the fit fixed, contracts sign independently: keep the target expiries' evidence
+            prior = with_contract_fields(prior).filter(pl.col("expiry").is_in(expiries)).drop(
+                "expiry", "right", "strike")
         return cls(day=day, previous_close=before, expiries=sorted(expiries),
                    positions=positions.filter(pl.col("expiry").is_in(expiries)).select(POSITION_COLUMNS),
                    chain=chain, fit=fit, prior_groups=prior, close_spot=float(chain["spot"][0]), hindsight=hindsight)

@@ -41,6 +41,7 @@ class QuoteRotation:
     def __init__(self, morning: Morning, limit: int = QUOTE_LIMIT):
         self.morning, self.limit = morning, limit
         self.quoted: set[str] = set()
+        self.rotated: set[str] = set()  # added or dropped after the first set
         self.ranked_at: float | None = None
 
     def initial(self, tickers: list[str], spot: float, now_ns: int) -> list[str]:
@@ -57,4 +58,9 @@ class QuoteRotation:
         wanted = set(quoted_contracts(self.tickers, self.morning, spot, now_ns, self.limit))
         added, dropped = sorted(wanted - self.quoted), sorted(self.quoted - wanted)
         self.quoted, self.ranked_at = wanted, spot
+        self.rotated.update(added, dropped)
         return added, dropped
+
+    def quoted_all_day(self) -> set[str]:
+        """Contracts quoted from the first subscription on, never rotated out."""
+        return self.quoted - self.rotated

@@ -10,6 +10,8 @@ Lake tables (keyed by the session ``date``, rewritten atomically each step, so D
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -30,6 +32,15 @@ from spy_gamma.settings import DEFAULT_DIVIDEND_YIELD, DEFAULT_RATE
 from spy_gamma.trading_calendar import session_close_ns, session_open_ns
 
 RECONCILE_TOLERANCE = 0.05  # contracts: the stored signing fit is rounded to 4 decimals
+
+
+def _locked(method):
+    """Run the method under the session's lock: the feeds deliver from worker threads."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
 
 
 @dataclass(frozen=True)
@@ -58,14 +69,17 @@ class LiveSession:
         self.flow: list[dict] = []
         self.alerts: list[dict] = []
         self.gaps: list[dict] = []
-        self.positions = live_positions(morning, day_flows(None, self.day))
+        self.positions = live_positions(morning, day_flows(None, morning.day))
         self.arrivals: dict[int, float] = {}  # step end -> wall time its last print arrived (latency)
         self.latencies_s: list[float] = []
         self._flow_backlog: list[pl.DataFrame] = []
+        self._flows = day_flows(None, self.day)
+        self._lock = threading.RLock()
         self._totals: dict[str, tuple[float, float]] = {}
         self.closed = False
 
     # --- input ---------------------------------------------------------------------------------------------
+    @_locked
     def on_events(self, events: list[dict]) -> None:
         """One feed message (a list of events): trades and quotes to the tape, minute bars to the spot; then
         every step now complete is priced."""
@@ -75,9 +89,9 @@ class LiveSession:
         if trades or quotes:
             frame = trades_frame(trades).filter(pl.col("expiry").is_in(self.morning.expiries))
             self.tape.add(frame, quotes_frame(quotes))
-            if frame.height:
-                step = int(frame["sip_timestamp"].max()) // self.settings.step_ns
-                self.arrivals[step] = time.monotonic()
+            now = time.monotonic()
+            for step in (frame["sip_timestamp"] // self.settings.step_ns).unique().to_list():
+                self.arrivals.setdefault(step, now)  # the step's first print: its latency is the step's longest
         if bars:
             received = bars_frame(bars)
             self.bars = (pl.concat([self.bars, received]) if self.bars.height else received).unique(
@@ -87,6 +101,7 @@ class LiveSession:
         if bars and int(self.bars["window_start"].max()) >= session_close_ns(self.day):
             self.finish()
 
+    @_locked
     def record_gap(self, last_event_ns: int | None, first_event_ns: int | None, reason: str,
                    seconds_down: float) -> None:
         """A stretch the feed did not deliver (a disconnect): kept as is, never filled in."""
@@ -110,8 +125,11 @@ class LiveSession:
         """Close the prints stamped before ``end_ns``, re-sign the day, re-price the book, write the snapshot."""
         s = self.settings
         features = self.tape.close_through(end_ns)
-        model = window_model(self.morning, self.tape.groups)
-        self.positions = live_positions(self.morning, day_flows(model, self.day))
+        touched = features["ticker"].unique().to_list() if features.height else []
+        model = window_model(self.morning, self.tape.groups.filter(pl.col("ticker").is_in(touched))) \
+            if touched else None
+        self._flows = _updated(self._flows, day_flows(model, self.day))
+        self.positions = live_positions(self.morning, self._flows)
         spot = self.spot()
         exposures = live_exposures(self.morning, self.positions, spot, end_ns, s.rate, s.dividend_yield)
         row, by_strike, profile = levels_row(exposures, spot, s.rate, s.dividend_yield, seed=end_ns // MINUTE_NS)
@@ -175,6 +193,7 @@ class LiveSession:
         lake.write("live_gamma_profile", day, profile)
 
     # --- the close -----------------------------------------------------------------------------------------
+    @_locked
     def finish(self) -> dict:
         """Close every remaining print, write the last snapshot and reconcile with the batch book of the day."""
         if self.closed:
@@ -183,14 +202,25 @@ class LiveSession:
         for step_end in self.tape.closable_steps(through_ns=end + self.settings.step_ns - 1):
             self.step(step_end)
         self.closed = True
-        self.reconciliation = reconcile(self.lake, self.day, settled_at_close(self.positions, self.day))
+        traded = set(self.tape.all_prints()["ticker"].to_list()) if self.tape.prints else set()
+        self.reconciliation = reconcile(self.lake, self.day, settled_at_close(self.positions, self.day),
+                                        traded - self.quotes.quoted_all_day())
         return self.reconciliation
 
 
-def reconcile(lake: Lake, day: dt.date, live_book: pl.DataFrame) -> dict:
+def _updated(flows: pl.DataFrame, fresh: pl.DataFrame) -> pl.DataFrame:
+    """Contract flows with the re-signed contracts' rows replaced (a contract's signing depends on its own
+    evidence only once the fit is fixed, so untouched contracts keep their flow exactly)."""
+    return pl.concat([flows.filter(~pl.col("ticker").is_in(fresh["ticker"].to_list())), fresh])
+
+
+def reconcile(lake: Lake, day: dt.date, live_book: pl.DataFrame, partly_quoted: set[str]) -> dict:
     """Live book at the close vs the batch run's ``dealer_positions`` for ``day`` (its target expiries), per
-    contract into ``live_reconciliation``; the summary says how many contracts differ and by how much. The batch
-    clips positions to the OI published overnight, which the live session cannot know: those are counted apart."""
+    contract into ``live_reconciliation``; the summary says how many contracts differ and by how much.
+
+    Compared print for print: every contract except those the batch clipped to the OI published overnight (the
+    live session cannot know it) and ``partly_quoted``, contracts traded today but quoted only part of the day or
+    not at all (the 1,000-contract quote limit): their prints met no quote, or not the batch's."""
     batch = lake.read_if_present("dealer_positions", day)
     if batch is None:
         return {"batch_available": False, "contracts": live_book.height}
@@ -199,13 +229,15 @@ def reconcile(lake: Lake, day: dt.date, live_book: pl.DataFrame) -> dict:
               .join(batch.select("ticker", pl.col("dealer_position").alias("batch_position"),
                                  "clipped_to_open_interest"), on="ticker", how="full", coalesce=True)
               .with_columns(pl.col("live_position", "batch_position").fill_null(0.0),
-                            pl.col("clipped_to_open_interest").fill_null(False))
+                            pl.col("clipped_to_open_interest").fill_null(False),
+                            pl.col("ticker").is_in(sorted(partly_quoted)).alias("partly_quoted"))
               .with_columns((pl.col("live_position") - pl.col("batch_position")).alias("difference")))
     lake.write("live_reconciliation", day, joined)
-    unclipped = joined.filter(~pl.col("clipped_to_open_interest"))
-    differences = unclipped["difference"].abs().to_numpy()
-    return {"batch_available": True, "contracts": joined.height,
+    compared = joined.filter(~pl.col("clipped_to_open_interest") & ~pl.col("partly_quoted"))
+    differences = compared["difference"].abs().to_numpy()
+    return {"batch_available": True, "contracts": joined.height, "compared": compared.height,
             "clipped_in_batch": int(joined["clipped_to_open_interest"].sum()),
+            "traded_partly_quoted": int(joined["partly_quoted"].sum()),
             "max_abs_difference": float(differences.max()) if differences.size else 0.0,
             "sum_abs_difference": float(differences.sum()),
             "differing": int((differences > RECONCILE_TOLERANCE).sum()),
