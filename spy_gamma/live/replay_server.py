@@ -39,13 +39,14 @@ AUTH_TIMEOUT_S = 10.0
 class Faults:
     """What the server does wrong on purpose: drop each connection after ``disconnect_after`` events (the first
     ``disconnects`` times), resend every ``duplicate_every``-th event, shuffle events within blocks of
-    ``shuffle_block`` (out of order), cut a client more than ``max_backlog`` due events behind (slow consumer)."""
+    ``shuffle_block`` (out of order), cut a client whose pong to a ping takes over ``max_lag_s`` (slow consumer:
+    a ping queues behind the data the client has not read yet)."""
 
     disconnect_after: int | None = None
     disconnects: int = 1
     duplicate_every: int = 0
     shuffle_block: int = 0
-    max_backlog: int | None = None
+    max_lag_s: float | None = None
     seed: int = 0
 
 
@@ -199,13 +200,16 @@ class ReplayServer:
         """Send due events the client subscribed to, from where the replay clock stands when it joined."""
         rng = random.Random(self.faults.seed + self.connections)
         client.sent = self._due_index() if self.speed > 0 else self._position
-        delivered = 0
+        delivered, probe = 0, None
         while True:
             due = self._due_index()
-            if self.faults.max_backlog is not None and due - client.sent > self.faults.max_backlog:
-                await connection.send(json.dumps([status("error", "slow consumer: disconnected")]))
-                await connection.close(1008, "slow consumer")
-                return
+            if self.faults.max_lag_s is not None:
+                if probe is None or probe[0].done():
+                    probe = (await connection.ping(), time.monotonic())
+                elif time.monotonic() - probe[1] > self.faults.max_lag_s:
+                    await connection.send(json.dumps([status("error", "slow consumer: disconnected")]))
+                    await connection.close(1008, "slow consumer")
+                    return
             end = min(due, client.sent + BATCH_EVENTS)
             batch = [event for _, channel, symbol, event in self.tape.events[client.sent:end]
                      if symbol in _channel_set(client, channel)]

@@ -158,7 +158,7 @@ class LiveSession:
         """Cumulative dealer $ delta and $ gamma of the signed prints (``intraday_dealer_flow``): all, by expiry,
         calls, puts and 0DTE. Prints wait for the session's first minute bar (their spot) before they count."""
         s = self.settings
-        if not self._flow_backlog or not regular_session_bars(self.bars, self.day).height:
+        if not self._flow_backlog or not self.bars.height or not regular_session_bars(self.bars, self.day).height:
             return
         signed = pl.concat(self._flow_backlog, how="diagonal_relaxed").with_columns(
             tte_years_expr(pl.col("sip_timestamp"), pl.col("expiry")).alias("tte_years"))

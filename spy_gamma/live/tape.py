@@ -39,9 +39,10 @@ class SessionTape:
     def add(self, trades: pl.DataFrame, quotes: pl.DataFrame) -> None:
         """Take a message's prints and quotes; a print seen before (same ticker and sequence) is a duplicate."""
         if trades.height:
-            keys = list(zip(trades["ticker"].to_list(), trades["sequence"].to_list()))
-            fresh = [key not in self._seen for key in keys]
-            self._seen.update(keys)
+            fresh = []
+            for key in zip(trades["ticker"].to_list(), trades["sequence"].to_list()):
+                fresh.append(key not in self._seen)
+                self._seen.add(key)
             self.duplicates += fresh.count(False)
             trades = trades.filter(pl.Series(fresh))
             if self.closed_ns is not None:
