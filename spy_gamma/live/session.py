@@ -76,6 +76,7 @@ class LiveSession:
         self._flows = day_flows(None, self.day)
         self._lock = threading.RLock()
         self._totals: dict[str, tuple[float, float]] = {}
+        self.events_received = 0
         self.closed = False
 
     # --- input ---------------------------------------------------------------------------------------------
@@ -83,6 +84,7 @@ class LiveSession:
     def on_events(self, events: list[dict]) -> None:
         """One feed message (a list of events): trades and quotes to the tape, minute bars to the spot; then
         every step now complete is priced."""
+        self.events_received += len(events)
         trades = [e for e in events if e.get("ev") == "T"]
         quotes = [e for e in events if e.get("ev") == "Q"]
         bars = [e for e in events if e.get("ev") in ("A", "AM") and e.get("sym") == "SPY"]
@@ -199,8 +201,9 @@ class LiveSession:
         if self.closed:
             return self.reconciliation
         end = max(session_close_ns(self.day), (self.tape.latest_ns or 0) + 1)
-        for step_end in self.tape.closable_steps(through_ns=end + self.settings.step_ns - 1):
-            self.step(step_end)
+        remaining = self.tape.closable_steps(through_ns=end + self.settings.step_ns - 1)
+        if remaining:  # nothing arrives after the last event: one re-pricing covers the rest of the day
+            self.step(remaining[-1])
         self.closed = True
         traded = set(self.tape.all_prints()["ticker"].to_list()) if self.tape.prints else set()
         self.reconciliation = reconcile(self.lake, self.day, settled_at_close(self.positions, self.day),
