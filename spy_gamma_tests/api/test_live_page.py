@@ -31,6 +31,8 @@ def test_the_live_page_updates_during_a_replay(pipeline_run, chromium, tmp_path)
 
     shutil.copytree(pipeline_run["data"] / "lake", tmp_path / "lake")
     shutil.copy(pipeline_run["data"] / "spy_gamma.duckdb", tmp_path / "spy_gamma.duckdb")
+    for earlier in (tmp_path / "lake").glob("live_*"):  # the page must start with no live session
+        shutil.rmtree(earlier)
     lake = Lake(tmp_path)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(tmp_path), host="127.0.0.1", port=port, log_level="warning"))
@@ -57,5 +59,6 @@ def test_the_live_page_updates_during_a_replay(pipeline_run, chromium, tmp_path)
             browser.close()
         assert (tmp_path / "live.png").stat().st_size > 10_000
     finally:
-        replay.join(120)
+        if replay.is_alive():
+            replay.join(120)
         server.should_exit = True
