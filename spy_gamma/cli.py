@@ -120,13 +120,32 @@ def _parser() -> argparse.ArgumentParser:
     query.set_defaults(handler=_query)
 
     bench = commands.add_parser("bench", help="benchmarks written to reports/bench/")
-    bench.add_argument("which", choices=["accuracy", "greeks", "pipeline"])
+    bench.add_argument("which", choices=["accuracy", "greeks", "pipeline", "live"])
     bench.add_argument("--json", type=Path, default=None)
     bench.add_argument("--markets", type=int, default=20, help="randomized markets for the accuracy bench")
     bench.add_argument("--days", type=int, default=2)
     bench.add_argument("--rows-per-day", type=int, default=3_000_000)
     bench.add_argument("--options", type=int, default=2_000_000, help="options for the greeks bench")
     bench.set_defaults(handler=_bench)
+
+    live = commands.add_parser("live", help="stream the session's trades and quotes into a live dealer book")
+    live.add_argument("--replay", type=iso_date, default=None,
+                      help="replay this simulated session through a local WebSocket server (no credentials)")
+    live.add_argument("--speed", type=float, default=60.0, help="replay speed, x real time (0: as fast as possible)")
+    live.add_argument("--date", type=iso_date, default=None, help="live session date (default: today, New York)")
+    live.add_argument("--expiry", type=iso_date, nargs="*", default=None,
+                      help="target expiries (default: the previous close's batch run's)")
+    live.add_argument("--delayed", action="store_true", help="use the 15-minute delayed feed")
+    live.add_argument("--webhook", default=None, help="POST alerts (JSON) to this http(s) URL")
+    live.add_argument("--step-seconds", type=int, default=60, help="re-price every this many seconds of market time")
+    live.add_argument("--hindsight", action="store_true",
+                      help="start from the day's own batch run (its book at the previous close and its fit): the "
+                           "live close then reconciles print for print with that run")
+    live.set_defaults(handler=_live, parser=live)
+
+    serve = commands.add_parser("serve", help="read-only HTTP API and the live page on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(handler=_serve, parser=serve)
     return parser
 
 
@@ -302,12 +321,35 @@ def _bench(args) -> int:
         from spy_gamma.bench.greeks import run_greeks_bench
 
         result = run_greeks_bench(n=args.options, json_path=out)
+    elif args.which == "live":
+        from spy_gamma.bench.live import run_live_bench
+
+        result = run_live_bench(json_path=out)
     else:
         from spy_gamma.bench.pipeline import run_pipeline_bench
 
         result = run_pipeline_bench(days=args.days, rows_per_day=args.rows_per_day, json_path=out)
     console.print(f"wrote {out}")
     return 0 if result else 1
+
+
+def _live(args) -> int:
+    from spy_gamma.live.cli import run_live_command
+
+    return run_live_command(args, console)
+
+
+def _serve(args) -> int:
+    if not 0 < args.port < 65536:
+        args.parser.error(f"argument --port: {args.port} is not a TCP port")
+    import uvicorn
+
+    from spy_gamma.api.app import create_app
+
+    console.print(f"serving http://127.0.0.1:{args.port}/docs and /live (read-only; Ctrl-C stops)")
+    uvicorn.run(create_app(Path(os.environ["SPY_GAMMA_DATA_DIR"])), host="127.0.0.1", port=args.port,
+                log_level="warning")
+    return 0
 
 
 if __name__ == "__main__":
