@@ -41,7 +41,7 @@ def test_the_live_page_updates_during_a_replay(pipeline_run, chromium, tmp_path)
         time.sleep(0.05)
     replay = threading.Thread(target=replay_session, daemon=True, kwargs=dict(
         lake=lake, flatfiles=pipeline_run["data"] / "flatfiles" / "simulated", day=DAY,
-        expiries=target_expiries(lake, DAY), speed=1200, settings=LiveSettings(step_ns=600 * 10 ** 9),
+        expiries=target_expiries(lake, DAY), speed=600, settings=LiveSettings(step_ns=600 * 10 ** 9),
         hindsight=True))
     try:
         with sync_playwright() as playwright:
@@ -50,10 +50,10 @@ def test_the_live_page_updates_during_a_replay(pipeline_run, chromium, tmp_path)
             page.goto(f"http://127.0.0.1:{port}/live")
             assert "no live session yet" in page.wait_for_selector("#updated:has-text('no live session')").inner_text()
             replay.start()
-            page.wait_for_selector("#updated:has-text('ET')", timeout=60_000)
+            page.wait_for_selector("#updated:has-text('ET')", timeout=180_000)
             first = page.inner_text("#market-time")
             page.wait_for_function(f"document.getElementById('market-time').textContent !== {first!r}",
-                                   timeout=60_000)
+                                   timeout=180_000)
             assert page.inner_text("#spot") != "-" and page.inner_text("#market-time") != first
             page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
             browser.close()
