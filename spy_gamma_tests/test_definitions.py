@@ -5,6 +5,7 @@ import datetime as dt
 import inspect
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import dagster as dg
 import pytest
 
 from spy_gamma.definitions import defs
+from spy_gamma_tests.conftest import TEST_SCALE
 
 REPO = Path(__file__).resolve().parents[1]
 DAILY = {"spy_trades", "spy_quotes", "spy_spot", "open_interest", "classified_trades", "contract_flows",
@@ -79,16 +81,19 @@ def test_dg_lists_the_projects_definitions(tmp_path):
 
 
 @pytest.mark.slow
-def test_every_table_an_asset_reads_is_a_declared_dependency(pipeline_run, monkeypatch):
+def test_every_table_an_asset_reads_is_a_declared_dependency(pipeline_run, monkeypatch, tmp_path):
     """Re-run a session and an as-of close with the lake's reads recorded, then check each read against the graph:
-    the table is a parent of the reading asset and the partition is one its partition mapping maps to."""
+    the table is a parent of the reading asset and the partition is one its partition mapping maps to. The re-run
+    works on a copy of the shared run's data dir, which other tests compare with the simulator's truth."""
     from spy_gamma.definitions import build_defs
     from spy_gamma.lake import Lake
     from spy_gamma.pipeline import dagster_instance
     from spy_gamma.settings import Settings
 
-    checked = build_defs(Settings.from_env({"SPY_GAMMA_DATA_DIR": str(pipeline_run["data"]),
-                                            "SPY_GAMMA_SOURCE": "simulated"}))
+    data = tmp_path / "data"
+    shutil.copytree(pipeline_run["data"], data, ignore=shutil.ignore_patterns("dagster_home"))
+    checked = build_defs(Settings.from_env({"SPY_GAMMA_DATA_DIR": str(data), "SPY_GAMMA_SOURCE": "simulated",
+                                            "SPY_GAMMA_SIM_SCALE": str(TEST_SCALE)}))
     graph = checked.resolve_asset_graph()
     op_assets = {checked.get_assets_def(key).node_def.name: checked.get_assets_def(key).keys
                  for key in graph.get_all_asset_keys()}
@@ -101,7 +106,8 @@ def test_every_table_an_asset_reads_is_a_declared_dependency(pipeline_run, monke
             return _original(self, table, key)
 
         monkeypatch.setattr(Lake, method, recording)
-    instance = dagster_instance(pipeline_run["data"])
+    monkeypatch.setenv("DAGSTER_HOME", str(data / "dagster_home"))  # restored after the test
+    instance = dagster_instance(data)
     day = dt.date(2025, 10, 3)
     for job in ("daily_sessions", "as_of_analysis"):
         result = checked.resolve_job_def(job).execute_in_process(instance=instance, partition_key=day.isoformat())
