@@ -39,6 +39,14 @@ class DayResult:
     checks: Mapping[str, Check] = field(default_factory=dict)
 
 
+def table_specs(descriptions: Mapping[str, str], deps: Sequence, group_name: str, kinds: set[str],
+                code_version: str, automation_condition: dg.AutomationCondition) -> list[dg.AssetSpec]:
+    """One spec per table a multi-asset writes (name -> description), alike in everything else."""
+    return [dg.AssetSpec(name, deps=deps, group_name=group_name, kinds=kinds, code_version=code_version,
+                         owners=["team:spy-gamma"], description=text, automation_condition=automation_condition)
+            for name, text in descriptions.items()]
+
+
 def check_specs(asset: str, descriptions: Mapping[str, str]) -> list[dg.AssetCheckSpec]:
     """The asset's own checks (non-blocking: they report a WARN, they do not stop the run)."""
     return [dg.AssetCheckSpec(name, asset=asset, description=text) for name, text in descriptions.items()]

@@ -25,7 +25,7 @@ from spy_gamma.defs.partitions import (
     window_sessions,
 )
 from spy_gamma.defs.resources import LakeResource, MarketSettings
-from spy_gamma.defs.runs import SINGLE_RUN, Check, DayResult, materialize_days
+from spy_gamma.defs.runs import SINGLE_RUN, Check, DayResult, materialize_days, table_specs
 from spy_gamma.lake import LakeError
 from spy_gamma.quant.book import dealer_book, open_interest_book
 from spy_gamma.quant.exposure import (
@@ -106,14 +106,13 @@ POSITION_TABLES = ("dealer_positions", "position_path", "signing_fit")
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec(name, deps=POSITION_DEPS, group_name="analytics", kinds={"numpy", "parquet"}, code_version="1",
-                        owners=["team:spy-gamma"], description=text,
-                        automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest)))
-           for name, text in zip(POSITION_TABLES, (
-               "Dealer position per contract at the as-of close with its uncertainty (start inventory, window flow),"
-               " consistent with open interest.",
-               "Dealer position per contract at every close of the lookback window.",
-               "The signing model fitted on the window's prints: reliabilities, depth accuracy, propensities."))],
+    specs=table_specs(dict(zip(POSITION_TABLES, (
+        "Dealer position per contract at the as-of close with its uncertainty (start inventory, window flow),"
+        " consistent with open interest.",
+        "Dealer position per contract at every close of the lookback window.",
+        "The signing model fitted on the window's prints: reliabilities, depth accuracy, propensities."))),
+        deps=POSITION_DEPS, group_name="analytics", kinds={"numpy", "parquet"}, code_version="1",
+        automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest))),
     partitions_def=trading_days, backfill_policy=SINGLE_RUN, can_subset=False,
     check_specs=[dg.AssetCheckSpec("positions_within_open_interest", asset="dealer_positions",
                                    description="Window flows that no start inventory reconciles with open interest "
@@ -163,11 +162,10 @@ def analysis_spot(store, as_of: dt.date) -> float:
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec(name, deps=["dealer_positions", "contract_iv", "target_expiries"], group_name="analytics",
-                        kinds={"numpy", "parquet"}, code_version="1", owners=["team:spy-gamma"], description=text,
-                        automation_condition=follows_inputs())
-           for name, text in (("dealer_exposures", "Per-contract BSM Greeks and dealer GEX/DEX/VEX/CEX at the close."),
-                              ("exposures_by_strike", "Dealer exposures summed by expiry and strike (ARCHITECTURE §5)."))],
+    specs=table_specs({"dealer_exposures": "Per-contract BSM Greeks and dealer GEX/DEX/VEX/CEX at the close.",
+                       "exposures_by_strike": "Dealer exposures summed by expiry and strike (ARCHITECTURE §5)."},
+                      deps=["dealer_positions", "contract_iv", "target_expiries"], group_name="analytics",
+                      kinds={"numpy", "parquet"}, code_version="1", automation_condition=follows_inputs()),
     partitions_def=trading_days, backfill_policy=SINGLE_RUN, can_subset=False,
     check_specs=[dg.AssetCheckSpec("exposures_finite", asset="dealer_exposures",
                                    description="GEX, DEX, VEX and CEX finite for every contract")])
@@ -192,18 +190,15 @@ LEVEL_TABLES = ("gamma_profile", "gamma_levels", "max_pain", "hedging_flows")
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec(name, deps=[dg.AssetDep("dealer_exposures"), dg.AssetDep("exposures_by_strike"),
-                                    dg.AssetDep("target_expiries"),
-                                    dg.AssetDep(open_interest, partition_mapping=OPEN_INTEREST_AROUND)],
-                        group_name="analytics", kinds={"numpy", "parquet"}, code_version="1",
-                        owners=["team:spy-gamma"], description=text,
-                        automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest)))
-           for name, text in zip(LEVEL_TABLES, (
-               "Total dealer GEX re-priced over spot +-7% with its 90% band over the signing model's draws.",
-               "Flip, walls, absolute gamma and total GEX at the close, each with p05/p50/p95 and "
-               "prob_dealers_long_gamma.",
-               "Max pain per expiry from the open interest at the close.",
-               "Underlying dealers trade to stay delta neutral under spot, vol and time scenarios."))],
+    specs=table_specs(dict(zip(LEVEL_TABLES, (
+        "Total dealer GEX re-priced over spot +-7% with its 90% band over the signing model's draws.",
+        "Flip, walls, absolute gamma and total GEX at the close, each with p05/p50/p95 and prob_dealers_long_gamma.",
+        "Max pain per expiry from the open interest at the close.",
+        "Underlying dealers trade to stay delta neutral under spot, vol and time scenarios."))),
+        deps=[dg.AssetDep("dealer_exposures"), dg.AssetDep("exposures_by_strike"), dg.AssetDep("target_expiries"),
+              dg.AssetDep(open_interest, partition_mapping=OPEN_INTEREST_AROUND)],
+        group_name="analytics", kinds={"numpy", "parquet"}, code_version="1",
+        automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest))),
     partitions_def=trading_days, backfill_policy=SINGLE_RUN, can_subset=False,
     check_specs=[dg.AssetCheckSpec("profile_finite", asset="gamma_profile",
                                    description="The profile covers +-7% of spot with finite totals")])

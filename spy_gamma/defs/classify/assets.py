@@ -14,7 +14,7 @@ from spy_gamma.defs.ingest.assets import open_interest, spy_quotes, spy_trades
 from spy_gamma.defs.metadata import preview, share
 from spy_gamma.defs.partitions import OPEN_INTEREST_AROUND, session_after, trading_days
 from spy_gamma.defs.resources import LakeResource
-from spy_gamma.defs.runs import SINGLE_RUN, Check, DayResult, materialize_days
+from spy_gamma.defs.runs import SINGLE_RUN, Check, DayResult, materialize_days, table_specs
 from spy_gamma.quant.pairing import quote_state_counts
 from spy_gamma.quant.positions import contract_flows as flows_by_contract
 from spy_gamma.quant.prints import classify_prints
@@ -30,26 +30,17 @@ CLASSIFY_DEPS = [dg.AssetDep(spy_trades), dg.AssetDep(spy_quotes),
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec("classified_trades", deps=CLASSIFY_DEPS, group_name="classify", code_version="3",
-                        owners=["team:spy-gamma"], kinds={"polars", "parquet"},
-                        description="Each print with its prevailing quote (whatever its age), P(customer bought), "
-                                    "the expected dealer flow, BTO/STO/BTC/STC and the evidence behind it.",
-                        automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest))),
-           dg.AssetSpec("contract_flows", deps=CLASSIFY_DEPS, group_name="classify", code_version="3",
-                        owners=["team:spy-gamma"], kinds={"polars", "parquet"},
-                        description="Per contract and session: volume, expected customer buys/sells, expected "
-                                    "dealer flow and variance, volume by open/close label.",
-                        automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest))),
-           dg.AssetSpec("vote_groups", deps=CLASSIFY_DEPS, group_name="classify", code_version="3",
-                        owners=["team:spy-gamma"], kinds={"polars", "parquet"},
-                        description="The session's signing evidence collapsed per contract (counts and sizes per "
-                                    "quote stratum and vote): what the window's signing model is fitted on.",
-                        automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest))),
-           dg.AssetSpec("session_quality", deps=CLASSIFY_DEPS, group_name="classify", code_version="3",
-                        owners=["team:spy-gamma"], kinds={"polars", "parquet"},
-                        description="One row per session: prints, quote coverage and states, old quotes, undecided "
-                                    "sides, open/close method shares: the data-quality block's inputs.",
-                        automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest)))],
+    specs=table_specs({
+        "classified_trades": "Each print with its prevailing quote (whatever its age), P(customer bought), the "
+                             "expected dealer flow, BTO/STO/BTC/STC and the evidence behind it.",
+        "contract_flows": "Per contract and session: volume, expected customer buys/sells, expected dealer flow "
+                          "and variance, volume by open/close label.",
+        "vote_groups": "The session's signing evidence collapsed per contract (counts and sizes per quote stratum "
+                       "and vote): what the window's signing model is fitted on.",
+        "session_quality": "One row per session: prints, quote coverage and states, old quotes, undecided sides, "
+                           "open/close method shares: the data-quality block's inputs."},
+        deps=CLASSIFY_DEPS, group_name="classify", kinds={"polars", "parquet"}, code_version="3",
+        automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest))),
     partitions_def=trading_days, backfill_policy=SINGLE_RUN, can_subset=False,
     check_specs=[
         dg.AssetCheckSpec("quote_coverage", asset="classified_trades",
