@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -17,9 +16,10 @@ from spy_gamma.quant.forwards import parity_forwards
 from spy_gamma.quant.greeks import bsm_price
 from spy_gamma.sources.cboe_chain import read_cboe_chain
 from spy_gamma.sources.dividends import read_ex_dividends
+from spy_gamma_tests.conftest import REALDATA
 
 TODAY = ql.Date(15, 1, 2025)
-CBOE_2023 = Path(__file__).resolve().parents[3] / "shared/realdata/cboe_delayed_quotes_chains" \
+CBOE_2023 = REALDATA / "cboe_delayed_quotes_chains" \
     / "spy_quotedata_2023-09-14_1631ET_full.csv"
 
 

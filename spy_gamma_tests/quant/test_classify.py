@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -15,8 +13,9 @@ from tclf.classical_classifier import ClassicalClassifier
 from spy_gamma.quant.classify import GSU_LAYERS, RULES, sign_trades, stack
 from spy_gamma.quant.conditions import MULTI_LEG_ELECTRONIC, REGULAR
 from spy_gamma.sources.livevol import read_livevol_trades
+from spy_gamma_tests.conftest import REALDATA
 
-LIVEVOL_CSV = (Path(__file__).parents[3] / "shared" / "realdata" / "cboe_livevol_vix_option_trades_nbbo_2016-06-01"
+LIVEVOL_CSV = (REALDATA / "cboe_livevol_vix_option_trades_nbbo_2016-06-01"
                / "UnderlyingOptionsTrades_2016-06-01.csv")
 TCLF_NAMES = {"quote": "quote", "tick": "tick", "reverse_tick": "rev_tick", "trade_size": "trade_size",
               "depth": "depth", "lee_ready": "lr", "reverse_lee_ready": "rev_lr", "emo": "emo",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -30,9 +29,10 @@ from spy_gamma.quant.exposure import (
 )
 from spy_gamma.quant.greeks import bsm_greeks, bsm_price
 from spy_gamma.sources.cboe_chain import read_cboe_chain
+from spy_gamma_tests.conftest import REALDATA
 
 EXPIRY = dt.date(2025, 10, 10)
-CBOE_2023 = Path(__file__).resolve().parents[3] / "shared/realdata/cboe_delayed_quotes_chains" \
+CBOE_2023 = REALDATA / "cboe_delayed_quotes_chains" \
     / "spy_quotedata_2023-09-14_1631ET_full.csv"
 CBOE_2023_SPOT = 450.81
 CBOE_2023_RATE, CBOE_2023_DIVIDEND = 0.053, 0.015  # Sep 2023: ~5.3% T-bills, SPY ~1.5% yield (assumed)

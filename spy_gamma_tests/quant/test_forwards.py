@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -15,10 +14,11 @@ from spy_gamma.quant.forwards import MIN_TOLERANCE_USD, parity_forwards, with_fo
 from spy_gamma.quant.greeks import bsm_price
 from spy_gamma.quant.implied_vol import implied_vol
 from spy_gamma.sources.cboe_chain import read_cboe_chain
+from spy_gamma_tests.conftest import REALDATA
 
 EXPIRY, R, TTE = dt.date(2025, 10, 10), 0.043, 7 / 365
 TRUE_FORWARD = 661.57
-CHAINS = Path(__file__).resolve().parents[3] / "shared" / "realdata" / "cboe_delayed_quotes_chains"
+CHAINS = REALDATA / "cboe_delayed_quotes_chains"
 
 
 def marks_at(forward_by_strike: dict[float, float], vol: float = 0.14) -> pl.DataFrame:

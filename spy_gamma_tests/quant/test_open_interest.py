@@ -11,8 +11,9 @@ import pytest
 
 from spy_gamma.quant.contracts import occ_ticker
 from spy_gamma.quant.open_interest import daily_oi_changes, flag_oi_glitches
+from spy_gamma_tests.conftest import REALDATA
 
-OCC_JSON = Path(__file__).parents[3] / "shared" / "realdata" / "occ_open_interest_spy_2026-08" / "SPY_occ_oi.json"
+OCC_JSON = REALDATA / "occ_open_interest_spy_2026-08" / "SPY_occ_oi.json"
 GLITCH_DAY = dt.date(2026, 8, 24)
 GLITCHED = [dt.date(2027, 1, 15), dt.date(2027, 3, 19), dt.date(2027, 6, 17)]
 

@@ -25,15 +25,16 @@ from spy_gamma.quant.forwards import parity_forwards
 from spy_gamma.quant.greeks import bsm_greeks
 from spy_gamma.quant.implied_vol import IvStatus, implied_vol_with_status
 from spy_gamma.sources.cboe_chain import _csv_snapshot, read_cboe_chain
+from spy_gamma_tests.conftest import REALDATA
 
-CHAINS = Path(__file__).resolve().parents[3] / "shared" / "realdata" / "cboe_delayed_quotes_chains"
+CHAINS = REALDATA / "cboe_delayed_quotes_chains"
 SEPT_2023 = CHAINS / "spy_quotedata_2023-09-14_1631ET_full.csv"
 MAY_2025 = CHAINS / "spy_quotedata_2025-05-16_1923ET_2wk.csv"
 JULY_2022 = CHAINS / "spy_cboe_delayed_2022-07-12_full.json"
 # Flat short rates on the snapshot dates (3-month T-bill, rounded): 2.3%, 5.3%, 4.3%.
 SHORT_RATE = {JULY_2022: 0.023, SEPT_2023: 0.053, MAY_2025: 0.043}
 
-pytestmark = pytest.mark.skipif(not CHAINS.exists(), reason="real Cboe samples not mounted")
+pytestmark = pytest.mark.usefixtures("realdata")  # fails under CI when ../shared is missing
 
 
 @pytest.mark.parametrize(("path", "rows", "expiries", "open_interest", "spot", "snapshot"), [

@@ -12,8 +12,9 @@ import pytest
 
 from spy_gamma.sources.errors import DataError
 from spy_gamma.sources.readers import read_minute_aggs, read_open_interest, read_quotes, read_trades
+from spy_gamma_tests.conftest import REALDATA
 
-REAL = Path(__file__).resolve().parents[3] / "shared/realdata/polygon_flatfile_samples_spy_2023"
+REAL = REALDATA / "polygon_flatfile_samples_spy_2023"
 TRADES_HEADER = "ticker,conditions,correction,exchange,price,sip_timestamp,size"
 T0 = 1_759_498_200_000_000_000  # 2025-10-03 13:30 UTC
 

@@ -20,10 +20,11 @@ from spy_gamma.sources.simulator.market import occ_tickers
 from spy_gamma.sources.simulator.params import MarketParams
 from spy_gamma.sources.simulator.writer import flatfile_path, truth_path
 from spy_gamma.trading_calendar import previous_trading_day, session_close_ns, session_open_ns
+from spy_gamma_tests.conftest import REALDATA
 
 START, END = dt.date(2025, 9, 5), dt.date(2025, 9, 11)  # 5 sessions: 2 ms-clock days, then 3 exact
 SCALE = 0.004
-LIVEVOL = Path(__file__).resolve().parents[3] / "shared/realdata/cboe_livevol_vix_option_trades_nbbo_2016-06-01"
+LIVEVOL = REALDATA / "cboe_livevol_vix_option_trades_nbbo_2016-06-01"
 HEADERS = {
     "trades": "ticker,conditions,correction,exchange,price,sip_timestamp,size",
     "quotes": "ticker,ask_exchange,ask_price,ask_size,bid_exchange,bid_price,bid_size,sequence_number,sip_timestamp",
