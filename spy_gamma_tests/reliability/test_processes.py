@@ -99,3 +99,14 @@ def test_two_identical_runs_at_once_on_a_fresh_data_dir_both_give_the_reference(
     assert [run.returncode for run in runs] == [0, 0], [stderr[-3000:] for _, stderr in finished]
     assert leftovers(workspace) == []
     assert_same_results(workspace, reference.workspace)
+
+
+def test_a_concurrent_writers_temporary_report_file_never_reaches_the_output(reference, tmp_path):
+    """What two runs at once race on, made deterministic: the lake's report folder holds another writer's temp file."""
+    workspace = reference.workspace.clone(tmp_path, with_state=True)
+    stray = workspace.data / "reports" / WINDOW[-1].isoformat() / ".plotly.min.js.k3x9q2ab"
+    stray.write_bytes(b"half of another run's write")
+    finished = spy_gamma(workspace)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert leftovers(workspace) == []
+    assert_same_results(workspace, reference.workspace)

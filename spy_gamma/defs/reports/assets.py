@@ -5,7 +5,7 @@ copy in an output folder of its choice (``spy-gamma run --output DIR``).
 """
 
 import datetime as dt
-import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
@@ -16,8 +16,7 @@ from spy_gamma.defs.partitions import LOOKBACK, trading_days
 from spy_gamma.defs.reports.bundle import build_bundle
 from spy_gamma.defs.resources import FlatFilesResource, LakeResource, MarketSettings
 from spy_gamma.defs.runs import SINGLE_RUN, DayResult, materialize_days
-from spy_gamma.files import publish
-from spy_gamma.report.exports import png_session, write_reports
+from spy_gamma.report.exports import png_session, write_atomic, write_reports
 
 REPORT_DEPS = ["dealer_exposures", "exposures_by_strike", "gamma_profile", "gamma_levels", "max_pain",
                "hedging_flows", "gex_surface", "market_structure", "dealer_positions", "position_path",
@@ -47,7 +46,7 @@ def dashboard(context: dg.AssetExecutionContext, config: ReportOutput, lake: Lak
         folder = store.data_dir / "reports" / as_of.isoformat()
         written = write_reports(bundle, folder)
         if config.output_dir:
-            copy_reports(folder, Path(config.output_dir))
+            copy_reports(written.values(), Path(config.output_dir))
         page = written["dashboard.html"]
         return DayResult(metadata={
             "dashboard": path_value(page), "dashboard_mb": round(page.stat().st_size / 1e6, 2), "files": len(written),
@@ -58,12 +57,8 @@ def dashboard(context: dg.AssetExecutionContext, config: ReportOutput, lake: Lak
         yield from materialize_days(context, build)
 
 
-def copy_reports(folder: Path, output_dir: Path) -> None:
-    """Copy a close's report files into ``output_dir``, each through a temporary name then a rename (with the
-    user's umask mode)."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for path in folder.iterdir():
-        if path.is_file():
-            staged = output_dir / f".{path.name}.copying"
-            shutil.copyfile(path, staged)
-            publish(staged, output_dir / path.name)
+def copy_reports(written: Iterable[Path], output_dir: Path) -> None:
+    """Copy the files this run wrote (never whatever else is in the folder: a concurrent run's temporary files are
+    there too) into ``output_dir``, each through a temporary file of its own then a rename."""
+    for path in written:
+        write_atomic(output_dir / path.name, path.read_bytes())
