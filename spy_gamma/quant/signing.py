@@ -40,6 +40,11 @@ LOG_GRID, LOG_COMPLEMENT = np.log(GRID), np.log1p(-GRID)
 MIN_Z = 3.0  # the reference votes' covariance must stand out from zero by this many standard errors
 BOOTSTRAP_DRAWS, BOOTSTRAP_SEED = 200, 0  # Poisson bootstrap over contracts for the moments' standard errors
 NO_DIRECTION = 1000.0  # alpha = beta of a book-direction prior that says "no direction" (sd 0.016)
+# A vote taken at face value (the reference, or a stratum the data could not move from its prior) is right with an
+# accuracy the files cannot tell; under the stated prior a ~ Uniform(1/2, 1) its flow's variance is
+# size^2 E[4 a (1 - a)] = 2/3 size^2, the misclassification the point estimate (the quote rule) cannot show.
+FACE_VALUE_ACCURACY = 1 - 1e-3 - 1e-9
+FACE_VALUE_VARIANCE = 2.0 / 3.0
 UNDECIDED_EDGE = 0.1  # |P(buy) - 1/2| below this: the hard label is "unknown" (0)
 GROUP_KEY = ["ticker", "date", "stratum", *VOTE_COLUMNS, "p_dealer"]
 
@@ -325,7 +330,8 @@ class SigningModel:
         """``ticker, dealer_flow, dealer_flow_variance``: posterior mean and variance of each contract's total.
 
         Given the direction the prints are independent: mean_g = -sum(size (2 p_g - 1) q), var_g = sum(size^2
-        (q - (2 p_g - 1)^2 q^2)); over the direction's posterior, var = E[var_g] + Var[mean_g].
+        (q - (2 p_g - 1)^2 q^2)); over the direction's posterior, var = E[var_g] + Var[mean_g]. Votes taken at
+        face value add their misclassification variance under the stated accuracy prior (FACE_VALUE_VARIANCE).
         """
         posterior, conditional = self._posterior_and_conditional()
         side = 2 * conditional - 1
@@ -333,8 +339,15 @@ class SigningModel:
         var_g = np.add.reduceat(self.size_square_sum[:, None] * (self.dealer[:, None] - (side * self.dealer[:, None]) ** 2),
                                 self.starts, axis=0)
         mean = (posterior * mean_g).sum(axis=1)
-        variance = (posterior * (var_g + mean_g ** 2)).sum(axis=1) - mean ** 2
+        variance = (posterior * (var_g + mean_g ** 2)).sum(axis=1) - mean ** 2 + self._face_value_variance()
         return pl.DataFrame({"ticker": self.tickers, "dealer_flow": mean, "dealer_flow_variance": np.maximum(variance, 0.0)})
+
+    def _face_value_variance(self) -> np.ndarray:
+        """Per contract: FACE_VALUE_VARIANCE x sum(size^2 q^2) over the quote votes taken at face value."""
+        accuracy = np.where(self.stratum >= 0, self.quote_accuracy[np.maximum(self.stratum, 0)], 0.5)
+        at_face_value = (self.votes[:, 0] != 0) & (accuracy >= FACE_VALUE_ACCURACY)
+        per_group = np.where(at_face_value, FACE_VALUE_VARIANCE * self.size_square_sum * self.dealer ** 2, 0.0)
+        return np.add.reduceat(per_group, self.starts) if self.starts.size else per_group
 
 
 @dataclass(frozen=True)

@@ -138,3 +138,15 @@ def test_a_stored_fit_signs_alike():
     assert again.fit == fit
     assert np.allclose(again.prints.sort("sip_timestamp")["p_customer_buy"],
                        prints.sort("sip_timestamp")["p_customer_buy"], atol=1e-3)  # the fit keeps 4 decimals
+
+
+def test_votes_taken_at_face_value_carry_the_misclassification_variance_of_the_stated_accuracy_prior():
+    # One contract, 24 touch prints of 5 (all at face value: one session identifies nothing) and 6 mid prints of 5.
+    # Hand-worked: touch prints 24 x 25 x E[4a(1-a)] for a ~ U(1/2, 1) = 600 x 2/3 = 400; mid prints are coin
+    # flips, 6 x 25 = 150; the "no direction" prior adds almost nothing.
+    contract = np.zeros(30, dtype=int)
+    sides = np.where(np.arange(30) % 3 == 0, -1, 1)
+    where = np.where(np.arange(30) < 24, "touch", "mid")
+    model = SigningModel(vote_groups(vote_features(tape(sides, contract, where).drop("date"))))
+    assert not model.fit().identified
+    assert model.contract_moments()["dealer_flow_variance"][0] == pytest.approx(400 + 150, rel=0.01)
