@@ -14,7 +14,7 @@ from spy_gamma.quant.expiry_time import tte_years_expr
 from spy_gamma.quant.exposure import contract_exposures, exposures_by_strike, gamma_flip, gamma_profile, walls
 from spy_gamma.quant.signing import SigningModel
 from spy_gamma.quant.structure import regime
-from spy_gamma.quant.uncertainty import exposure_bands, position_draws, regime_label
+from spy_gamma.quant.uncertainty import DRAW_COLUMNS, NUMERIC_DRAW_COLUMNS, exposure_bands, position_draws, regime_label
 
 LIVE_DRAWS = 100  # position draws per re-pricing (the batch uses 200; half keeps a step well under a second)
 BAND_GRID_EVERY = 4  # bands on every 4th profile point ($1 apart): a draw's flip is interpolated between them
@@ -47,14 +47,14 @@ def day_flows(model: SigningModel | None, day: dt.date) -> pl.DataFrame:
 
 def live_positions(morning: Morning, flows: pl.DataFrame) -> pl.DataFrame:
     """Morning position + today's flow per contract of the target expiries (``dealer_position``), with the draws'
-    inputs: the flow's variance joins the morning's window-flow variance. No OI bound intraday (unknown)."""
+    inputs: the flow's variance joins the morning's window-flow variance; the morning's face-value flows keep their
+    priors in the draws (today's flow is read with the morning's fit). No OI bound intraday (unknown)."""
     new = (with_contract_fields(flows.select("ticker")).filter(pl.col("expiry").is_in(morning.expiries))
            .select("ticker", "expiry", "strike", "right"))
     keys = pl.concat([morning.positions.select("ticker", "expiry", "strike", "right"), new]).unique("ticker")
     return (keys.join(morning.positions.drop("expiry", "strike", "right"), on="ticker", how="left")
             .join(flows, on="ticker", how="left")
-            .with_columns(pl.col("dealer_position", "start_inventory", "start_inventory_sd", "window_flow",
-                                 "window_flow_sd", "day_flow", "flow_variance").fill_null(0.0))
+            .with_columns(pl.col("dealer_position", *NUMERIC_DRAW_COLUMNS, "day_flow", "flow_variance").fill_null(0.0))
             .with_columns((pl.col("dealer_position") + pl.col("day_flow")).alias("dealer_position"),
                           (pl.col("window_flow") + pl.col("day_flow")).alias("window_flow"),
                           (pl.col("window_flow_sd") ** 2 + pl.col("flow_variance")).sqrt().alias("window_flow_sd"),
@@ -66,7 +66,7 @@ def live_positions(morning: Morning, flows: pl.DataFrame) -> pl.DataFrame:
 def live_exposures(morning: Morning, positions: pl.DataFrame, spot: float, now_ns: int, r: float,
                    q: float) -> pl.DataFrame:
     """Per-contract Greeks and dealer exposures at ``spot`` with time to expiry measured from ``now_ns``."""
-    extra = positions.select("ticker", "start_inventory", "start_inventory_sd", "window_flow", "window_flow_sd")
+    extra = positions.select("ticker", *DRAW_COLUMNS)
     book = (dealer_book(positions, morning.chain, morning.previous_close)
             .with_columns(tte_years_expr(pl.lit(now_ns), pl.col("expiry")).alias("tte_years"))
             .join(extra, on="ticker", how="left"))

@@ -14,11 +14,11 @@ import polars as pl
 from spy_gamma.defs.partitions import window_sessions
 from spy_gamma.lake import Lake, LakeError
 from spy_gamma.quant.contracts import ticker_expr, with_contract_fields
-from spy_gamma.quant.signing import SigningFit
+from spy_gamma.quant.signing import BLOCK_FLOWS, FACE_VALUE_FLOWS, SigningFit
+from spy_gamma.quant.uncertainty import DRAW_COLUMNS
 from spy_gamma.trading_calendar import previous_trading_day
 
-POSITION_COLUMNS = ["ticker", "expiry", "strike", "right", "dealer_position", "open_interest", "start_inventory",
-                    "start_inventory_sd", "window_flow", "window_flow_sd"]
+POSITION_COLUMNS = ["ticker", "expiry", "strike", "right", "dealer_position", "open_interest", *DRAW_COLUMNS]
 LADDER_PCT, LADDER_STEP = 0.10, 0.5  # trades are subscribed on every $0.50 strike within 10% of the last close
 
 
@@ -45,7 +45,8 @@ class Morning:
         if hindsight:
             path = lake.read("position_path", day).filter(pl.col("date") == before)
             positions = path.with_columns(pl.col("net_dealer_flow").alias("window_flow"),
-                                          pl.lit(0.0).alias("window_flow_sd"))
+                                          *(pl.lit(0.0).alias(c) for c in ("window_flow_sd", *FACE_VALUE_FLOWS)),
+                                          pl.lit(None, dtype=pl.List(pl.Float64)).alias(BLOCK_FLOWS))
             fit_key = day
         else:
             positions, fit_key = lake.read("dealer_positions", before), before

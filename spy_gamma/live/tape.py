@@ -84,7 +84,7 @@ class SessionTape:
         self.prints.append(features)
         added = vote_groups(features)
         self.groups = added if not self.groups.height else (
-            pl.concat([self.groups, added]).group_by(GROUP_KEY).agg(pl.col(SUMS).sum()))
+            pl.concat([self.groups, added]).group_by(GROUP_KEY).agg(pl.col(SUMS).sum(), pl.col("size_max").max()))
         return features
 
     def all_prints(self) -> pl.DataFrame:

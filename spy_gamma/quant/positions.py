@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from spy_gamma.quant.signing import SigningFit, SigningModel
+from spy_gamma.quant.signing import BLOCK_FLOWS, FACE_VALUE_FLOWS, SigningFit, SigningModel
 
 CONTRACT = ["ticker", "expiry", "strike", "right"]
 VOLUME_COLUMNS = ["customer_buy_open", "customer_sell_open", "customer_buy_close", "customer_sell_close"]
@@ -38,7 +38,7 @@ def contract_flows(prints: pl.DataFrame, moments: pl.DataFrame) -> pl.DataFrame:
                     *(pl.col("size").filter(pl.col("open_close") == label).sum().alias(column)
                       for label, column in LABELS.items()),
                     pl.col("open_close_method").mode().sort().first().alias("open_close_method")))
-    return volumes.join(moments, on="ticker", how="left").sort(CONTRACT)
+    return volumes.join(moments.select("ticker", "dealer_flow", "dealer_flow_variance"), on="ticker", how="left").sort(CONTRACT)
 
 
 def window_positions(flows: pl.DataFrame, open_interest: pl.DataFrame, days: list[dt.date],
@@ -92,15 +92,18 @@ def positions_at(path: pl.DataFrame, as_of: dt.date, flow_variance: pl.DataFrame
     """The as-of close of a position path, contracts still alive after it (expiring after ``as_of``) only.
 
     The reported position is the path's, kept inside the open interest at that close (|D| <= OI).
-    ``flow_variance`` (``ticker, dealer_flow_variance``: the signing model's variance of the window's flow)
-    gives ``window_flow_sd`` and ``position_sd`` (with the start inventory's).
+    ``flow_variance`` (``ticker, dealer_flow_variance``: the signing model's variance of the window's flow, and
+    the face-value parts of the flow the band treats apart, ``FACE_VALUE_FLOWS`` and ``block_flows``) gives ``window_flow_sd`` and
+    ``position_sd`` (with the start inventory's) and carries those parts along.
     """
     alive = path.filter((pl.col("date") == as_of) & (pl.col("expiry") > as_of))
     bound = pl.col("open_interest").cast(pl.Float64)
     clipped = pl.when(bound.is_null()).then(pl.col("dealer_position")).otherwise(
         pl.col("dealer_position").clip(-bound, bound))
     flow_sd = pl.col("dealer_flow_variance").fill_null(0.0).sqrt()
-    return (alive.join(flow_variance.select("ticker", "dealer_flow_variance"), on="ticker", how="left")
+    carried = ["dealer_flow_variance", *FACE_VALUE_FLOWS, BLOCK_FLOWS]
+    return (alive.join(flow_variance.select("ticker", *carried), on="ticker", how="left")
+            .with_columns(pl.col(FACE_VALUE_FLOWS).fill_null(0.0))
             .with_columns((clipped != pl.col("dealer_position")).alias("clipped_to_open_interest"),
                           clipped.alias("dealer_position"), pl.col("net_dealer_flow").alias("window_flow"),
                           flow_sd.alias("window_flow_sd"),

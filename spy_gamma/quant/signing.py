@@ -45,6 +45,11 @@ NO_DIRECTION = 1000.0  # alpha = beta of a book-direction prior that says "no di
 # size^2 E[4 a (1 - a)] = 2/3 size^2, the misclassification the point estimate (the quote rule) cannot show.
 FACE_VALUE_ACCURACY = 1 - 1e-3 - 1e-9
 FACE_VALUE_VARIANCE = 2.0 / 3.0
+FACE_VALUE_FLOWS = ["size_match_flow", "unsure_flow"]  # face-value flow outside the reference, by the band's prior
+# A face-value print carrying this share of its contract's misclassification variance is a block: one print is
+# right or wrong as a whole (its error is 0 or twice its size), which a normal sum would understate.
+BLOCK_SHARE = 0.05
+BLOCK_FLOWS = "block_flows"  # per contract: the expected dealer flow of each block, drawn right or wrong
 UNDECIDED_EDGE = 0.1  # |P(buy) - 1/2| below this: the hard label is "unknown" (0)
 GROUP_KEY = ["ticker", "date", "stratum", *VOTE_COLUMNS, "p_dealer"]
 
@@ -110,14 +115,14 @@ def vote_features(paired: pl.DataFrame) -> pl.DataFrame:
 
 
 def vote_groups(features: pl.DataFrame) -> pl.DataFrame:
-    """Prints of one contract and day with identical evidence collapsed: count and size sums per group.
+    """Prints of one contract and day with identical evidence collapsed: count, size sums and the largest size.
 
     ``features`` carry ``date`` (or are one session's prints) and the columns of :func:`vote_features`.
     """
     keyed = _keyed(features).with_columns(pl.col("size").cast(pl.Float64))
     return (keyed.group_by(GROUP_KEY)
             .agg(pl.len().alias("count"), pl.col("size").sum().alias("size_sum"),
-                 (pl.col("size") ** 2).sum().alias("size_square_sum"))
+                 (pl.col("size") ** 2).sum().alias("size_square_sum"), pl.col("size").max().alias("size_max"))
             .sort("ticker", "date", "stratum", *VOTE_COLUMNS, "p_dealer"))
 
 
@@ -204,6 +209,8 @@ class SigningModel:
         self.dealer = groups["p_dealer"].to_numpy().astype(np.float64)
         self.size_sum = groups["size_sum"].to_numpy().astype(np.float64)
         self.size_square_sum = groups["size_square_sum"].to_numpy().astype(np.float64)
+        self.size_max = (groups["size_max"].fill_null(0).to_numpy().astype(np.float64) if "size_max" in groups.columns
+                         else np.zeros(groups.height))  # evidence stored before blocks were kept: no blocks
         self.reference = np.array(self.strata) == REFERENCE_STRATUM
         self.quote_accuracy = np.full(len(self.strata), REFERENCE_ACCURACY)
         self.depth_accuracy = 0.5
@@ -340,13 +347,46 @@ class SigningModel:
                                 self.starts, axis=0)
         mean = (posterior * mean_g).sum(axis=1)
         variance = (posterior * (var_g + mean_g ** 2)).sum(axis=1) - mean ** 2 + self._face_value_variance()
-        return pl.DataFrame({"ticker": self.tickers, "dealer_flow": mean, "dealer_flow_variance": np.maximum(variance, 0.0)})
+        moments = pl.DataFrame({"ticker": self.tickers, "dealer_flow": mean,
+                                "dealer_flow_variance": np.maximum(variance, 0.0), **self._face_value_flows()})
+        return moments.join(self._blocks(), on="ticker", how="left")
+
+    def _block_groups(self) -> np.ndarray:
+        """Per group: whether its largest print is a block (BLOCK_SHARE of its contract's face-value variance)."""
+        face = np.where(self._at_face_value(), self.size_square_sum * self.dealer ** 2, 0.0)
+        per_contract = np.add.reduceat(face, self.starts)[self.contract] if self.starts.size else face
+        largest = (self.size_max * self.dealer) ** 2
+        return (face > 0) & (largest > 0) & (largest >= BLOCK_SHARE * per_contract)
+
+    def _blocks(self) -> pl.DataFrame:
+        """``ticker, block_flows``: each contract's blocks' expected dealer flows (a list; no row without one)."""
+        blocks = self._block_groups()
+        flow = -(2 * self.group_probabilities() - 1) * self.size_max * self.dealer
+        return (pl.DataFrame({"ticker": self.groups["ticker"].filter(pl.Series(blocks)), BLOCK_FLOWS: flow[blocks]})
+                .group_by("ticker", maintain_order=True).agg(pl.col(BLOCK_FLOWS)))
+
+    def _at_face_value(self) -> np.ndarray:
+        """Per group: a quote vote whose stratum's accuracy is at face value (the reference, or never moved)."""
+        accuracy = np.where(self.stratum >= 0, self.quote_accuracy[np.maximum(self.stratum, 0)], 0.5)
+        return (self.votes[:, 0] != 0) & (accuracy >= FACE_VALUE_ACCURACY)
+
+    def _face_value_flows(self) -> dict[str, np.ndarray]:
+        """Per contract, the expected dealer flow of face-value votes outside the reference, by the band's prior:
+        ``size_match_flow`` (size-matched touch prints: either side, the GSU trade-size rule) and
+        ``unsure_flow`` (stale quotes, inside, multi-leg and auction prints: the quote's side, by an unknown
+        amount). Zero where the data identified the stratum."""
+        flow = -(2 * self.group_probabilities() - 1) * self.size_sum * self.dealer
+        kind = np.array([name.rsplit("|", 1)[-1] for name in self.strata] + [""])[self.stratum]
+        outside = self._at_face_value() & ~self._is_reference()
+        columns = dict(zip(FACE_VALUE_FLOWS, (outside & (kind == "size_match"), outside & (kind != "size_match"))))
+        return {name: np.add.reduceat(np.where(mask, flow, 0.0), self.starts) if self.starts.size else flow[:0]
+                for name, mask in columns.items()}
 
     def _face_value_variance(self) -> np.ndarray:
-        """Per contract: FACE_VALUE_VARIANCE x sum(size^2 q^2) over the quote votes taken at face value."""
-        accuracy = np.where(self.stratum >= 0, self.quote_accuracy[np.maximum(self.stratum, 0)], 0.5)
-        at_face_value = (self.votes[:, 0] != 0) & (accuracy >= FACE_VALUE_ACCURACY)
-        per_group = np.where(at_face_value, FACE_VALUE_VARIANCE * self.size_square_sum * self.dealer ** 2, 0.0)
+        """Per contract: FACE_VALUE_VARIANCE x sum(size^2 q^2) over the quote votes taken at face value, blocks
+        left out (the draws take them right or wrong whole)."""
+        squares = self.size_square_sum - np.where(self._block_groups(), self.size_max ** 2, 0.0)
+        per_group = np.where(self._at_face_value(), FACE_VALUE_VARIANCE * squares * self.dealer ** 2, 0.0)
         return np.add.reduceat(per_group, self.starts) if self.starts.size else per_group
 
 

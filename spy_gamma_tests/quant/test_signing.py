@@ -150,3 +150,14 @@ def test_votes_taken_at_face_value_carry_the_misclassification_variance_of_the_s
     model = SigningModel(vote_groups(vote_features(tape(sides, contract, where).drop("date"))))
     assert not model.fit().identified
     assert model.contract_moments()["dealer_flow_variance"][0] == pytest.approx(400 + 150, rel=0.01)
+
+
+def test_a_print_that_dominates_its_contract_is_a_block_drawn_whole_not_part_of_a_normal_sum():
+    # One session: a 100-lot bought at the ask and ten 1-lots. Hand-worked: the 100-lot carries 10000 / 10010 of
+    # the contract's face-value variance (> 5%): a block, dealer flow -100; the 1-lots keep 2/3 x 10 of variance.
+    sides = np.ones(11, dtype=int)
+    paired = tape(sides, np.zeros(11, dtype=int), np.full(11, "touch")).drop("date").with_columns(
+        pl.Series("size", [100] + [1] * 10))
+    moments = SigningModel(vote_groups(vote_features(paired))).contract_moments().row(0, named=True)
+    assert moments["block_flows"] == pytest.approx([-100.0], abs=1e-3)
+    assert moments["dealer_flow_variance"] == pytest.approx(10 * 2 / 3, rel=0.01)

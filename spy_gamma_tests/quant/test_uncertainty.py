@@ -40,6 +40,27 @@ def test_draws_scale_the_flow_within_the_stated_span_and_respect_open_interest()
     assert np.allclose(np.where(put > -250, put / call, -3.0), -3.0)  # one factor for the whole book
 
 
+def test_uncalibrated_votes_take_one_reliability_per_draw_from_their_stated_priors():
+    # Three contracts of flow 10 read at face value: all size-matched (twice) or all from an unsure stratum.
+    rows = book([(600, "C", 0, 0, 10, 0, None), (605, "C", 0, 0, 10, 0, None), (610, "C", 0, 0, 10, 0, None)])
+    rows = rows.with_columns(pl.Series("size_match_flow", [10.0, 10.0, 0.0]), pl.Series("unsure_flow", [0.0, 0.0, 10.0]))
+    draws = position_draws(rows, n_draws=4000, seed=3)
+    matched, twin, unsure = draws[:, 0], draws[:, 1], draws[:, 2]
+    # size-matched: reliability uniform on [-1, 1], so either side, half the time each, up to 2x 10 either way
+    assert np.mean(matched < 0) == pytest.approx(0.5, abs=0.03) and np.abs(matched).max() <= 20 + 1e-9
+    assert np.array_equal(matched, twin)  # one reliability for the whole book: no averaging away across contracts
+    # unsure: the quote's side by an unknown amount, reliability uniform on [0, 1], times the common scale
+    assert unsure.min() >= 0 and unsure.max() <= 20 + 1e-9 and np.median(unsure) == pytest.approx(5, rel=0.2)
+
+
+def test_a_block_is_read_right_or_wrong_as_a_whole_a_quarter_of_the_time_wrong_under_the_stated_prior():
+    rows = book([(600, "C", 0, 0, -100, 0, None)]).with_columns(pl.Series("block_flows", [[-100.0]]))
+    draws = position_draws(rows, n_draws=8000, seed=4)[:, 0]
+    # misread with probability 1 - a, a ~ U(1/2, 1): E = 1/4; then +100 instead of -100, times the common scale
+    assert np.mean(draws > 0) == pytest.approx(0.25, abs=0.02)
+    assert np.abs(draws).min() >= 100 / FLOW_SCALE_SPAN - 1e-9 and np.abs(draws).max() <= 100 * FLOW_SCALE_SPAN + 1e-9
+
+
 def test_start_inventory_draws_are_uniform_over_the_feasible_interval():
     draws = position_draws(book([(600, "C", 40, 20, 0, 0, None)]), n_draws=20_000, seed=2)[:, 0]
     half = 20 * math.sqrt(3)

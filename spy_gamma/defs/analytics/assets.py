@@ -41,7 +41,7 @@ from spy_gamma.quant.exposure import gex_surface as surface_over_days
 from spy_gamma.quant.history import backtest_row
 from spy_gamma.quant.positions import estimate_positions
 from spy_gamma.quant.structure import levels, patterns, regime
-from spy_gamma.quant.uncertainty import exposure_bands, position_draws, regime_label
+from spy_gamma.quant.uncertainty import DRAW_COLUMNS, exposure_bands, position_draws, regime_label
 from spy_gamma.trading_calendar import trading_days as sessions_between
 
 AS_OF = dict(partitions_def=trading_days, owners=["team:spy-gamma"], backfill_policy=SINGLE_RUN)
@@ -111,7 +111,7 @@ POSITION_TABLES = ("dealer_positions", "position_path", "signing_fit")
         " consistent with open interest.",
         "Dealer position per contract at every close of the lookback window.",
         "The signing model fitted on the window's prints: reliabilities, depth accuracy, propensities."))),
-        deps=POSITION_DEPS, group_name="analytics", kinds={"numpy", "parquet"}, code_version="1",
+        deps=POSITION_DEPS, group_name="analytics", kinds={"numpy", "parquet"}, code_version="2",
         automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest))),
     partitions_def=trading_days, backfill_policy=SINGLE_RUN, can_subset=False,
     check_specs=[dg.AssetCheckSpec("positions_within_open_interest", asset="dealer_positions",
@@ -151,7 +151,7 @@ def _book(store, as_of: dt.date) -> tuple[pl.DataFrame, float]:
     """The as-of dealer book of the target expiries with each contract's vol and carry, and the closing spot."""
     scope = store.read("target_expiries", as_of)
     positions = store.read("dealer_positions", as_of).filter(pl.col("expiry").is_in(scope["expiry"].to_list()))
-    uncertainty = positions.select("ticker", "start_inventory", "start_inventory_sd", "window_flow", "window_flow_sd")
+    uncertainty = positions.select("ticker", *(c for c in DRAW_COLUMNS if c in positions.columns))
     book = dealer_book(positions, store.read("contract_iv", as_of), as_of).join(uncertainty, on="ticker", how="left")
     return book, analysis_spot(store, as_of)
 
