@@ -17,6 +17,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from spy_gamma.signals import restore_default_sigterm
+
 console = Console(stderr=True, highlight=False)
 DEFAULT_DATE = "2025-10-05"
 DEFAULT_EXPIRIES = ["2025-10-06", "2025-10-08", "2025-10-10"]
@@ -27,6 +29,7 @@ ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
+    restore_default_sigterm()
     warnings.filterwarnings("ignore", module="dagster")
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     args = _parser().parse_args(argv)
@@ -294,10 +297,11 @@ def _query(args) -> int:
     import json
 
     from spy_gamma.lake import Lake
+    from spy_gamma.report.exports import csv_ready
 
     frame = Lake(Path(os.environ["SPY_GAMMA_DATA_DIR"])).query(args.sql)
     if args.format == "csv":
-        sys.stdout.write(frame.write_csv())
+        sys.stdout.write(csv_ready(frame).write_csv())
     elif args.format == "json":
         sys.stdout.write(json.dumps(frame.to_dicts(), default=str, indent=1) + "\n")
     else:

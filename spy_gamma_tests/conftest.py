@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from spy_gamma.signals import restore_default_sigterm
+
+restore_default_sigterm()  # in-process Dagster runs start compute-log helpers that must stay stoppable
+
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 TEST_SCALE = 0.003  # a third of the demo's market: same structure, faster
 AS_OF_DATE, EXPIRIES = "2025-10-05", ["2025-10-06", "2025-10-08", "2025-10-10"]

@@ -20,6 +20,7 @@ from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from spy_gamma.lake import Lake, LakeError
+from spy_gamma.report.exports import csv_ready
 
 STATIC = Path(__file__).resolve().parent / "static"
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
@@ -139,7 +140,7 @@ def create_app(data_dir: Path) -> FastAPI:
 def respond(frame: pl.DataFrame, format: Format) -> Response:
     """The frame as JSON rows or CSV."""
     if format is Format.csv:
-        return Response(frame.write_csv(), media_type="text/csv")
+        return Response(csv_ready(frame).write_csv(), media_type="text/csv")
     return json_response(_records(frame))
 
 

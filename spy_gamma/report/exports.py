@@ -79,10 +79,18 @@ def contract_first(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFram
     return frame.select(*columns, *(c for c in frame.columns if c not in columns))
 
 
+def csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
+    """List columns (``dealer_positions.block_flows``) as ``[a, b]`` text: CSV has no nested values."""
+    nested = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List)]
+    return frame.with_columns(
+        pl.format("[{}]", pl.col(name).list.eval(pl.element().cast(pl.String)).list.join(", ")).alias(name)
+        for name in nested)
+
+
 def write_csv(frame: pl.DataFrame, path: Path) -> Path:
     """CSV with a header row, dates ISO (Polars' defaults), written atomically."""
     buffer = io.BytesIO()
-    frame.write_csv(buffer)
+    csv_ready(frame).write_csv(buffer)
     return write_atomic(path, buffer.getvalue())
 
 

@@ -72,6 +72,11 @@ def test_positions_by_expiry_and_a_bad_expiry(served):
     rows = client.get("/api/positions", params={"expiry": "2025-10-06"}).json()
     assert len(rows) == expected.height and {r["expiry"] for r in rows} == {"2025-10-06"}
     assert sum(r["dealer_position"] for r in rows) == pytest.approx(expected["dealer_position"].sum())
+    csv = pl.read_csv(io.StringIO(client.get("/api/positions", params={"expiry": "2025-10-06", "format": "csv"}).text))
+    assert csv.height == expected.height  # the nested block flows become text, "[a, b]", in CSV
+    blocks = expected.filter(pl.col("block_flows").list.len() > 0).row(0, named=True)
+    text = csv.filter(pl.col("ticker") == blocks["ticker"])["block_flows"][0]
+    assert [float(v) for v in text.strip("[]").split(", ")] == pytest.approx(blocks["block_flows"])
     bad = client.get("/api/positions", params={"expiry": "2025-10-07"})
     assert bad.status_code == 404 and "2025-10-06" in bad.json()["detail"]
     assert client.get("/api/positions", params={"expiry": "10/06/2025"}).status_code == 422

@@ -17,6 +17,7 @@ from spy_gamma_tests.reliability.conftest import (
     RUN_TIMEOUT_S,
     WINDOW,
     assert_same_results,
+    command,
     lake_tables,
     leftovers,
     spy_gamma,
@@ -110,3 +111,19 @@ def test_a_concurrent_writers_temporary_report_file_never_reaches_the_output(ref
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert leftovers(workspace) == []
     assert_same_results(workspace, reference.workspace)
+
+
+def test_a_run_launched_with_sigterm_ignored_finishes_and_leaves_no_helper_behind(reference, tmp_path):
+    """``nohup``-style launchers can leave SIGTERM ignored; Dagster's compute-log ``tail``s would inherit it, survive
+    the run and hold its output open (the reader then waits forever)."""
+    workspace = reference.workspace.clone(tmp_path)
+    process = subprocess.Popen(command(*workspace.run_args()), cwd=workspace.root, env=workspace.environment(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
+    try:
+        _, stderr = process.communicate(timeout=180)  # a clean run takes well under a minute
+    finally:
+        if session_members(process.pid):  # a hung run's whole session, helpers included
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 0, stderr[-3000:]
+    assert session_members(process.pid) == []

@@ -33,7 +33,7 @@ def file_texts(path: Path) -> list[bytes]:
         return [raw, gzip.decompress(raw)]
     if path.suffix == ".parquet":
         frame = pl.read_parquet(path)
-        return [raw, frame.write_csv().encode(), str(pl.read_parquet_schema(path)).encode()]
+        return [raw, frame.write_ndjson().encode(), str(pl.read_parquet_schema(path)).encode()]
     return [raw]
 
 
