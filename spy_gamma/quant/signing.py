@@ -40,11 +40,13 @@ LOG_GRID, LOG_COMPLEMENT = np.log(GRID), np.log1p(-GRID)
 MIN_Z = 3.0  # the reference votes' covariance must stand out from zero by this many standard errors
 BOOTSTRAP_DRAWS, BOOTSTRAP_SEED = 200, 0  # Poisson bootstrap over contracts for the moments' standard errors
 NO_DIRECTION = 1000.0  # alpha = beta of a book-direction prior that says "no direction" (sd 0.016)
-# A vote taken at face value (the reference, or a stratum the data could not move from its prior) is right with an
-# accuracy the files cannot tell; under the stated prior a ~ Uniform(1/2, 1) its flow's variance is
-# size^2 E[4 a (1 - a)] = 2/3 size^2, the misclassification the point estimate (the quote rule) cannot show.
-FACE_VALUE_ACCURACY = 1 - 1e-3 - 1e-9
-FACE_VALUE_VARIANCE = 2.0 / 3.0
+# A vote taken at face value (the reference, or a stratum the data could not move from its prior: accuracy at or
+# above AT_FACE_VALUE) is right with an accuracy a the files cannot tell, stated as a ~ Uniform(ACCURACY_PRIOR); its
+# flow's variance is then size^2 E[4 a (1 - a)] (2/3 size^2), the misclassification the quote rule cannot show.
+AT_FACE_VALUE = 1 - 1e-3 - 1e-9
+ACCURACY_PRIOR = (0.5, 1.0)
+_LOW, _HIGH = ACCURACY_PRIOR
+FACE_VALUE_VARIANCE = 4 * ((_LOW + _HIGH) / 2 - (_HIGH ** 3 - _LOW ** 3) / (3 * (_HIGH - _LOW)))
 FACE_VALUE_FLOWS = ["size_match_flow", "unsure_flow"]  # face-value flow outside the reference, by the band's prior
 # A face-value print carrying this share of its contract's misclassification variance is a block: one print is
 # right or wrong as a whole (its error is 0 or twice its size), which a normal sum would understate.
@@ -368,7 +370,7 @@ class SigningModel:
     def _at_face_value(self) -> np.ndarray:
         """Per group: a quote vote whose stratum's accuracy is at face value (the reference, or never moved)."""
         accuracy = np.where(self.stratum >= 0, self.quote_accuracy[np.maximum(self.stratum, 0)], 0.5)
-        return (self.votes[:, 0] != 0) & (accuracy >= FACE_VALUE_ACCURACY)
+        return (self.votes[:, 0] != 0) & (accuracy >= AT_FACE_VALUE)
 
     def _face_value_flows(self) -> dict[str, np.ndarray]:
         """Per contract, the expected dealer flow of face-value votes outside the reference, by the band's prior:

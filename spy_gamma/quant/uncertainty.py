@@ -4,10 +4,10 @@ Each draw takes a contract's start inventory from its uniform prior (the open-in
 window flow from a normal with the signing model's posterior mean and variance; blocks (prints that dominate a
 contract) are read right or wrong whole; the votes the data could not calibrate get one reliability per draw,
 common to the whole book (size-matched touch prints: either side; other face-value strata: the quote's side by an
-unknown amount); the flow is scaled by a factor common to the whole book
-(the unknown scale of directional flow) and the sum kept inside the open interest at the close. Exposures are
-linear in positions, so a draw's GEX, profile, walls and flip are matrix products of the draws with per-contract
-unit exposures: 200 draws cost about as much as one profile.
+unknown amount); the flow is scaled by a factor common to the whole book (the unknown scale of directional flow)
+and the sum kept inside the open interest at the close. Exposures are linear in positions, so a draw's GEX,
+profile, walls and flip are matrix products of the draws with per-contract unit exposures: 200 draws cost about
+as much as one profile.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from spy_gamma.quant.exposure import unit_gex_matrix
-from spy_gamma.quant.signing import BLOCK_FLOWS, FACE_VALUE_FLOWS
+from spy_gamma.quant.signing import ACCURACY_PRIOR, BLOCK_FLOWS, FACE_VALUE_FLOWS
 
 N_DRAWS = 200
 BAND = (5, 50, 95)  # the percentiles every band reports
@@ -26,7 +26,6 @@ FLOW_SCALE_SPAN = 2.0  # stated prior: directional flow may be up to 2x larger o
 # stated priors of the reliability (2a - 1) of votes the data could not calibrate, one draw per book
 SIZE_MATCH_RELIABILITY = (-1.0, 1.0)  # a resting limit filled at the touch prints there: the vote may reverse
 UNSURE_RELIABILITY = (0.0, 1.0)  # stale quote, inside, multi-leg, auction: the quote's side, by an unknown amount
-FACE_VALUE_ACCURACY = (0.5, 1.0)  # stated prior of a face-value vote's accuracy: a block is misread with 1 - a
 NUMERIC_DRAW_COLUMNS = ["start_inventory", "start_inventory_sd", "window_flow", "window_flow_sd", *FACE_VALUE_FLOWS]
 DRAW_COLUMNS = [*NUMERIC_DRAW_COLUMNS, BLOCK_FLOWS]
 
@@ -48,8 +47,9 @@ def position_draws(book: pl.DataFrame, n_draws: int = N_DRAWS, seed: int = 0) ->
     """(draws x contracts) dealer positions for the book's rows (``DRAW_COLUMNS``, ``open_interest``; absent
     face-value flows count as 0), each within +-open interest where it is known.
 
-    A draw gives the uncalibrated votes' flows (``size_match_flow``, ``unsure_flow``, read at face value in the
-    point estimate) one reliability each from their stated priors, and scales every contract's window flow by
+    A draw reads each block (``block_flows``) right or wrong whole, gives the uncalibrated votes' flows
+    (``size_match_flow``, ``unsure_flow``, read at face value in the point estimate) one reliability each from
+    their stated priors, and scales every contract's window flow by
     one common factor, log-uniform within FLOW_SCALE_SPAN either way: the signing model reads reliabilities
     relative to at-the-touch votes taken at face value, so the scale of directional flow is what the data cannot
     fix (docs/METHODOLOGY.md, "what the method cannot know").
@@ -72,12 +72,13 @@ def position_draws(book: pl.DataFrame, n_draws: int = N_DRAWS, seed: int = 0) ->
 
 def _misread_blocks(book: pl.DataFrame, n_draws: int, rng: np.random.Generator) -> np.ndarray:
     """(draws x contracts) flow changes from blocks read the wrong way round: each block is misread with
-    probability 1 - a, a drawn once per draw from FACE_VALUE_ACCURACY, and then adds minus twice its flow."""
+    probability 1 - a, a drawn once per draw from the face-value votes' ACCURACY_PRIOR, and then adds minus twice
+    its flow."""
     if BLOCK_FLOWS not in book.columns:
         return np.zeros((n_draws, book.height))
     blocks = book.select(pl.int_range(pl.len()).alias("row"), BLOCK_FLOWS).explode(BLOCK_FLOWS).drop_nulls()
     rows, flows = blocks["row"].to_numpy(), blocks[BLOCK_FLOWS].cast(pl.Float64).to_numpy()
-    accuracy = rng.uniform(*FACE_VALUE_ACCURACY, (n_draws, 1))
+    accuracy = rng.uniform(*ACCURACY_PRIOR, (n_draws, 1))
     misread = rng.random((n_draws, rows.size)) >= accuracy
     changes = np.zeros((n_draws, book.height))
     np.add.at(changes.T, rows, (-2.0 * flows * misread).T)
