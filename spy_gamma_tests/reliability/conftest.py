@@ -15,6 +15,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -111,10 +112,17 @@ def spy_gamma(workspace: Workspace, *args: str, fault: tuple[str, ...] = (), tim
 
 
 def start(workspace: Workspace, *args: str, fault: tuple[str, ...] = (), **env: str) -> subprocess.Popen:
-    """Start ``spy-gamma <args>`` in its own session (so its whole process tree can be found and checked)."""
+    """Start ``spy-gamma <args>`` in its own session (so its whole process tree can be found and checked), with
+    the signal dispositions of a terminal, whatever launched the tests (a background job ignores SIGINT)."""
     return subprocess.Popen(command(*(args or workspace.run_args()), fault=fault), cwd=workspace.root,
                             env=workspace.environment(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=_terminal_signals)
+
+
+def _terminal_signals() -> None:
+    """In the child before exec: SIGINT and SIGTERM at their defaults, as in a shell's foreground job."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
 
 
 def output_files(workspace: Workspace) -> dict[str, bytes]:
