@@ -93,8 +93,8 @@ def positions_at(path: pl.DataFrame, as_of: dt.date, flow_variance: pl.DataFrame
 
     The reported position is the path's, kept inside the open interest at that close (|D| <= OI).
     ``flow_variance`` (``ticker, dealer_flow_variance``: the signing model's variance of the window's flow, and
-    the face-value parts of the flow the band treats apart, ``FACE_VALUE_FLOWS`` and ``block_flows``) gives ``window_flow_sd`` and
-    ``position_sd`` (with the start inventory's) and carries those parts along.
+    the parts of the flow the band treats apart, ``FACE_VALUE_FLOWS`` and ``block_flows``) gives
+    ``window_flow_sd`` and ``position_sd`` (with the start inventory's) and carries those parts along.
     """
     alive = path.filter((pl.col("date") == as_of) & (pl.col("expiry") > as_of))
     bound = pl.col("open_interest").cast(pl.Float64)

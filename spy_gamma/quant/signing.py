@@ -326,7 +326,9 @@ class SigningModel:
 
     def group_probabilities(self) -> np.ndarray:
         """P(buy) per group: the expectation over its contract's direction posterior."""
-        posterior, conditional = self._posterior_and_conditional()
+        return self._probabilities(*self._posterior_and_conditional())
+
+    def _probabilities(self, posterior: np.ndarray, conditional: np.ndarray) -> np.ndarray:
         return np.clip(np.einsum("ng,ng->n", posterior[self.contract], conditional), 0.0, 1.0)
 
     def contract_day_flows(self) -> pl.DataFrame:
@@ -348,48 +350,51 @@ class SigningModel:
         var_g = np.add.reduceat(self.size_square_sum[:, None] * (self.dealer[:, None] - (side * self.dealer[:, None]) ** 2),
                                 self.starts, axis=0)
         mean = (posterior * mean_g).sum(axis=1)
-        variance = (posterior * (var_g + mean_g ** 2)).sum(axis=1) - mean ** 2 + self._face_value_variance()
+        face, p_buy = self._at_face_value(), self._probabilities(posterior, conditional)
+        blocks = self._block_groups(face)
+        variance = (posterior * (var_g + mean_g ** 2)).sum(axis=1) - mean ** 2 + self._face_value_variance(face, blocks)
         moments = pl.DataFrame({"ticker": self.tickers, "dealer_flow": mean,
-                                "dealer_flow_variance": np.maximum(variance, 0.0), **self._face_value_flows()})
-        return moments.join(self._blocks(), on="ticker", how="left")
+                                "dealer_flow_variance": np.maximum(variance, 0.0),
+                                **self._face_value_flows(face, p_buy)})
+        return moments.join(self._blocks(blocks, p_buy), on="ticker", how="left")
 
-    def _block_groups(self) -> np.ndarray:
-        """Per group: whether its largest print is a block (BLOCK_SHARE of its contract's face-value variance)."""
-        face = np.where(self._at_face_value(), self.size_square_sum * self.dealer ** 2, 0.0)
-        per_contract = np.add.reduceat(face, self.starts)[self.contract] if self.starts.size else face
-        largest = (self.size_max * self.dealer) ** 2
-        return (face > 0) & (largest > 0) & (largest >= BLOCK_SHARE * per_contract)
-
-    def _blocks(self) -> pl.DataFrame:
-        """``ticker, block_flows``: each contract's blocks' expected dealer flows (a list; no row without one)."""
-        blocks = self._block_groups()
-        flow = -(2 * self.group_probabilities() - 1) * self.size_max * self.dealer
-        return (pl.DataFrame({"ticker": self.groups["ticker"].filter(pl.Series(blocks)), BLOCK_FLOWS: flow[blocks]})
-                .group_by("ticker", maintain_order=True).agg(pl.col(BLOCK_FLOWS)))
+    def _per_contract(self, values: np.ndarray) -> np.ndarray:
+        """Sums of per-group values by contract (in ``self.tickers`` order)."""
+        return np.bincount(self.contract, values, minlength=self.starts.size)
 
     def _at_face_value(self) -> np.ndarray:
         """Per group: a quote vote whose stratum's accuracy is at face value (the reference, or never moved)."""
         accuracy = np.where(self.stratum >= 0, self.quote_accuracy[np.maximum(self.stratum, 0)], 0.5)
         return (self.votes[:, 0] != 0) & (accuracy >= AT_FACE_VALUE)
 
-    def _face_value_flows(self) -> dict[str, np.ndarray]:
+    def _block_groups(self, face: np.ndarray) -> np.ndarray:
+        """Per group: whether its largest print is a block (BLOCK_SHARE of its contract's face-value variance)."""
+        squares = np.where(face, self.size_square_sum * self.dealer ** 2, 0.0)
+        largest = (self.size_max * self.dealer) ** 2
+        return (squares > 0) & (largest > 0) & (largest >= BLOCK_SHARE * self._per_contract(squares)[self.contract])
+
+    def _blocks(self, blocks: np.ndarray, p_buy: np.ndarray) -> pl.DataFrame:
+        """``ticker, block_flows``: each contract's blocks' expected dealer flows (a list; no row without one)."""
+        flow = -(2 * p_buy - 1) * self.size_max * self.dealer
+        return (pl.DataFrame({"ticker": self.groups["ticker"].filter(pl.Series(blocks)), BLOCK_FLOWS: flow[blocks]})
+                .group_by("ticker", maintain_order=True).agg(pl.col(BLOCK_FLOWS)))
+
+    def _face_value_flows(self, face: np.ndarray, p_buy: np.ndarray) -> dict[str, np.ndarray]:
         """Per contract, the expected dealer flow of face-value votes outside the reference, by the band's prior:
         ``size_match_flow`` (size-matched touch prints: either side, the GSU trade-size rule) and
         ``unsure_flow`` (stale quotes, inside, multi-leg and auction prints: the quote's side, by an unknown
         amount). Zero where the data identified the stratum."""
-        flow = -(2 * self.group_probabilities() - 1) * self.size_sum * self.dealer
+        flow = -(2 * p_buy - 1) * self.size_sum * self.dealer
         kind = np.array([name.rsplit("|", 1)[-1] for name in self.strata] + [""])[self.stratum]
-        outside = self._at_face_value() & ~self._is_reference()
-        columns = dict(zip(FACE_VALUE_FLOWS, (outside & (kind == "size_match"), outside & (kind != "size_match"))))
-        return {name: np.add.reduceat(np.where(mask, flow, 0.0), self.starts) if self.starts.size else flow[:0]
-                for name, mask in columns.items()}
+        outside = face & ~self._is_reference()
+        masks = (outside & (kind == "size_match"), outside & (kind != "size_match"))
+        return {name: self._per_contract(np.where(mask, flow, 0.0)) for name, mask in zip(FACE_VALUE_FLOWS, masks)}
 
-    def _face_value_variance(self) -> np.ndarray:
+    def _face_value_variance(self, face: np.ndarray, blocks: np.ndarray) -> np.ndarray:
         """Per contract: FACE_VALUE_VARIANCE x sum(size^2 q^2) over the quote votes taken at face value, blocks
         left out (the draws take them right or wrong whole)."""
-        squares = self.size_square_sum - np.where(self._block_groups(), self.size_max ** 2, 0.0)
-        per_group = np.where(self._at_face_value(), FACE_VALUE_VARIANCE * squares * self.dealer ** 2, 0.0)
-        return np.add.reduceat(per_group, self.starts) if self.starts.size else per_group
+        squares = self.size_square_sum - np.where(blocks, self.size_max ** 2, 0.0)
+        return self._per_contract(np.where(face, FACE_VALUE_VARIANCE * squares * self.dealer ** 2, 0.0))
 
 
 @dataclass(frozen=True)

@@ -49,10 +49,10 @@ def position_draws(book: pl.DataFrame, n_draws: int = N_DRAWS, seed: int = 0) ->
 
     A draw reads each block (``block_flows``) right or wrong whole, gives the uncalibrated votes' flows
     (``size_match_flow``, ``unsure_flow``, read at face value in the point estimate) one reliability each from
-    their stated priors, and scales every contract's window flow by
-    one common factor, log-uniform within FLOW_SCALE_SPAN either way: the signing model reads reliabilities
-    relative to at-the-touch votes taken at face value, so the scale of directional flow is what the data cannot
-    fix (docs/METHODOLOGY.md, "what the method cannot know").
+    their stated priors, and scales every contract's window flow by one common factor, log-uniform within
+    FLOW_SCALE_SPAN either way: the signing model reads reliabilities relative to at-the-touch votes taken at face
+    value, so the scale of directional flow is what the data cannot fix (docs/METHODOLOGY.md, "what the method
+    cannot know").
     """
     rng = np.random.default_rng(seed)
     n = book.height
