@@ -29,7 +29,8 @@ def window_model(morning: Morning, day_groups: pl.DataFrame) -> SigningModel | N
     if not day_groups.height:
         return None
     prior = morning.prior_groups
-    model = SigningModel(pl.concat([prior, day_groups], how="diagonal_relaxed") if prior.height else day_groups)
+    model = SigningModel(pl.concat([prior, day_groups], how="diagonal_relaxed") if prior.height else day_groups,
+                         morning.fit.direction_unit)
     model.use(morning.fit)
     return model
 

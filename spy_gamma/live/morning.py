@@ -14,7 +14,7 @@ import polars as pl
 from spy_gamma.defs.partitions import window_sessions
 from spy_gamma.lake import Lake, LakeError
 from spy_gamma.quant.contracts import ticker_expr, with_contract_fields
-from spy_gamma.quant.signing import BLOCK_FLOWS, FACE_VALUE_FLOWS, SigningFit
+from spy_gamma.quant.signing import BLOCK_FLOWS, FACE_VALUE_FLOWS, LEAN_COLUMNS, SigningFit, unit_key
 from spy_gamma.quant.uncertainty import DRAW_COLUMNS
 from spy_gamma.trading_calendar import previous_trading_day
 
@@ -45,7 +45,7 @@ class Morning:
         if hindsight:
             path = lake.read("position_path", day).filter(pl.col("date") == before)
             positions = path.with_columns(pl.col("net_dealer_flow").alias("window_flow"),
-                                          *(pl.lit(0.0).alias(c) for c in ("window_flow_sd", *FACE_VALUE_FLOWS)),
+                                          *(pl.lit(0.0).alias(c) for c in ("window_flow_sd", *FACE_VALUE_FLOWS, *LEAN_COLUMNS)),
                                           pl.lit(None, dtype=pl.List(pl.Float64)).alias(BLOCK_FLOWS))
             fit_key = day
         else:
@@ -53,9 +53,10 @@ class Morning:
         fit = SigningFit.from_dict(json.loads(lake.read("signing_fit", fit_key)["fit_json"][0]))
         chain = lake.read("contract_iv", before)
         prior = lake.read_days("vote_groups", [d for d in window_sessions(day) if d < day], missing_ok=True)
-        if prior.height:  # with the fit fixed, contracts sign independently: keep the target expiries' evidence
-            prior = with_contract_fields(prior).filter(pl.col("expiry").is_in(expiries)).drop(
-                "expiry", "right", "strike")
+        if prior.height:  # with the fit fixed, direction units sign independently: keep the target expiries' units
+            key = unit_key(fit.direction_unit)
+            units = with_contract_fields(prior).filter(pl.col("expiry").is_in(expiries)).select(key).unique()
+            prior = prior.filter(key.is_in(units["unit"]))
         return cls(day=day, previous_close=before, expiries=sorted(expiries),
                    positions=positions.filter(pl.col("expiry").is_in(expiries)).select(POSITION_COLUMNS),
                    chain=chain, fit=fit, prior_groups=prior, close_spot=float(chain["spot"][0]), hindsight=hindsight)

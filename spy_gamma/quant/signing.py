@@ -7,9 +7,10 @@ Each print's customer side s is latent. Evidence about it:
   size equals the displayed size it hit (a resting customer limit order filled by a market maker, where the vote
   may reverse: the GSU trade-size rule, Grauer, Schuster & Uhrig-Homburg 2023), a multi-leg or an auction print;
 - at the mid, where the quote cannot vote: the depth imbalance (GSU depth rule), with an accuracy of its own;
-- the contract's book direction: a contract's prints share P(buy) = mu, mu ~ Beta(alpha, beta) across contracts.
-  It is what signs the mid prints of a contract customers kept buying, and what lets the data tell how reliable
-  each stratum is relative to the others.
+- the book direction of the print's unit (a contract, or a strike of one right across expiries: the data choose,
+  :func:`fit_model`): a unit's prints share P(buy) = mu, mu ~ Beta(alpha, beta) across units. It is what signs
+  the mid prints of a strike customers kept buying, and what lets the data tell how reliable each stratum is
+  relative to the others. Legs of packages (multi-leg prints) trade for the package and take no part in it.
 
 Reliabilities and the spread of directions come from the method of moments on vote pairs of one contract on
 different days (see :meth:`SigningModel.fit`): fresh, plain at-the-touch votes are taken at face value (the plain
@@ -28,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from spy_gamma.quant.conditions import AUCTION, CROSS, MULTI_LEG
+from spy_gamma.quant.contracts import TICKER_PATTERN
 
 PRICE_TOLERANCE = 1e-6  # dollars: option prices live on a 0.01 grid, this only absorbs float noise
 AGE_BUCKETS_NS = (1_000_000_000, 10_000_000_000)  # quote age classes: under 1 s, under 10 s, older
@@ -36,7 +38,6 @@ REFERENCE_ACCURACY = 1.0 - 1e-6  # taken at face value (finite only to keep loga
 PRIOR_PRINTS = 20.0  # pseudo-prints of the priors: evidence a stratum or signal needs before it moves
 VOTE_COLUMNS = ["quote_vote", "depth_vote"]
 GRID = np.linspace(0.0125, 0.9875, 40)  # propensities integrated on 40 points
-LOG_GRID, LOG_COMPLEMENT = np.log(GRID), np.log1p(-GRID)
 MIN_Z = 3.0  # the reference votes' covariance must stand out from zero by this many standard errors
 BOOTSTRAP_DRAWS, BOOTSTRAP_SEED = 200, 0  # Poisson bootstrap over contracts for the moments' standard errors
 NO_DIRECTION = 1000.0  # alpha = beta of a book-direction prior that says "no direction" (sd 0.016)
@@ -52,8 +53,15 @@ FACE_VALUE_FLOWS = ["size_match_flow", "unsure_flow"]  # face-value flow outside
 # right or wrong as a whole (its error is 0 or twice its size), which a normal sum would understate.
 BLOCK_SHARE = 0.05
 BLOCK_FLOWS = "block_flows"  # per contract: the expected dealer flow of each block, drawn right or wrong
+# Per contract, what the band's book lean acts on (quant/uncertainty.py): the book-wide lean the reference votes
+# show in the contract's right (|size-weighted mean vote|), the volume the votes leave unsigned, and the volume read
+# at face value (its misread share carries the lean the other way).
+LEAN_COLUMNS = ["lean_scale", "unsigned_volume", "face_value_volume"]
 UNDECIDED_EDGE = 0.1  # |P(buy) - 1/2| below this: the hard label is "unknown" (0)
 GROUP_KEY = ["ticker", "date", "stratum", *VOTE_COLUMNS, "p_dealer"]
+# What shares a book direction: one contract, or one strike of one right across its expiries (customers who keep
+# buying a strike roll it from expiry to expiry). The data choose (fit_model); the key is read from the ticker.
+DIRECTION_UNITS = {"contract": r"^(.*)$", "strike": r"([CP]\d{8})$"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class SigningFit:
     identified: bool
     co_movement: float
     prints: int
+    direction_unit: str = "contract"
 
     @property
     def book_direction_sd(self) -> float:
@@ -76,14 +85,17 @@ class SigningFit:
 
     @classmethod
     def from_dict(cls, values: dict) -> SigningFit:
-        """The fit back from :meth:`as_dict` (e.g. the lake's ``signing_fit`` table)."""
+        """The fit back from :meth:`as_dict` (e.g. the lake's ``signing_fit`` table; fits stored before direction
+        units were chosen are per contract)."""
         return cls(**{name: values[name] for name in ("quote_accuracy", "depth_accuracy", "alpha", "beta",
-                                                      "identified", "co_movement", "prints")})
+                                                      "identified", "co_movement", "prints")},
+                   direction_unit=values.get("direction_unit", "contract"))
 
     def as_dict(self) -> dict:
         return {"quote_accuracy": self.quote_accuracy, "depth_accuracy": self.depth_accuracy, "alpha": self.alpha,
                 "beta": self.beta, "book_direction_sd": self.book_direction_sd,
-                "identified": self.identified, "co_movement": self.co_movement, "prints": self.prints}
+                "identified": self.identified, "co_movement": self.co_movement, "prints": self.prints,
+                "direction_unit": self.direction_unit}
 
 
 def vote_features(paired: pl.DataFrame) -> pl.DataFrame:
@@ -168,12 +180,28 @@ def sign_with_fit(paired: pl.DataFrame, fit: SigningFit) -> SignedSession:
 def _signed(paired: pl.DataFrame, fit: SigningFit | None) -> SignedSession:
     """Sign with ``fit``'s parameters, or with parameters fitted to these prints when it is None."""
     features = vote_features(paired)
-    model = SigningModel(vote_groups(features))
     if fit is None:
-        fit = model.fit()
+        model, fit = fit_model(vote_groups(features))
     else:
+        model = SigningModel(vote_groups(features), fit.direction_unit)
         model.use(fit)
     return SignedSession(model.sign(features), model.contract_moments(), fit)
+
+
+def fit_model(groups: pl.DataFrame) -> tuple[SigningModel, SigningFit]:
+    """The model fitted with each DIRECTION_UNITS; the identified one whose reference co-movement stands out
+    most (in standard errors) signs, or, if none is identified, the quote rule (per contract)."""
+    candidates = []
+    for unit in DIRECTION_UNITS:
+        model = SigningModel(groups, unit)
+        candidates.append((model, model.fit()))
+    identified = [(model, fit) for model, fit in candidates if fit.identified]
+    return max(identified, key=lambda pair: pair[0].co_movement_z) if identified else candidates[0]
+
+
+def unit_key(unit: str) -> pl.Expr:
+    """``unit``: the direction unit (DIRECTION_UNITS) of each row's ``ticker``."""
+    return pl.col("ticker").str.extract(DIRECTION_UNITS[unit], 1).fill_null(pl.col("ticker")).alias("unit")
 
 
 def with_side(prints: pl.DataFrame) -> pl.DataFrame:
@@ -194,38 +222,49 @@ def with_side(prints: pl.DataFrame) -> pl.DataFrame:
 class SigningModel:
     """The model over evidence groups (:func:`vote_groups`, one session or a window of them)."""
 
-    def __init__(self, groups: pl.DataFrame):
-        groups = groups.sort("ticker", "date", "stratum", *VOTE_COLUMNS, "p_dealer")  # contracts contiguous
-        self.groups = groups
-        self.contract = (groups["ticker"].rank("dense") - 1).to_numpy().astype(np.int64)
-        self.cd = (groups.select(pl.struct("ticker", "date").rank("dense") - 1).to_series()).to_numpy().astype(np.int64)
-        self.contract_of_cd = np.zeros(int(self.cd.max()) + 1 if self.cd.size else 0, dtype=np.int64)
-        self.contract_of_cd[self.cd] = self.contract
-        self.starts = _run_starts(self.contract)
-        self.tickers = groups["ticker"].gather(self.starts).to_list()
+    def __init__(self, groups: pl.DataFrame, unit: str = "contract"):
+        self.unit_name = unit
+        groups = groups.with_columns(unit_key(unit)).sort("unit", *GROUP_KEY)  # units, and contracts within them, contiguous
+        self.groups = groups.drop("unit")
+        self.unit, self.contract = _run_ids(groups["unit"]), _run_ids(groups["ticker"])
+        self.starts, self.contract_starts = _run_starts(self.unit), _run_starts(self.contract)
+        self.unit_of_contract = self.unit[self.contract_starts]
+        self.cd = (groups.select(pl.struct("unit", "date").rank("dense") - 1).to_series()).to_numpy().astype(np.int64)
+        self.unit_of_cd = np.zeros(int(self.cd.max()) + 1 if self.cd.size else 0, dtype=np.int64)
+        self.unit_of_cd[self.cd] = self.unit
+        self.tickers = groups["ticker"].gather(self.contract_starts).to_list()
         self.strata = sorted(set(groups["stratum"].to_list()) - {""} | {REFERENCE_STRATUM})
         index = {name: i for i, name in enumerate(self.strata)}
         self.stratum = np.array([index.get(name, -1) for name in groups["stratum"].to_list()], dtype=np.int64)
+        self.strata_kind = np.array([name.rsplit("|", 1)[-1] for name in self.strata])
+        self.kind = np.r_[self.strata_kind, [""]][self.stratum]  # "" for prints without a quote vote
+        # a leg of a package trades for the package, not with its unit's direction: it neither informs the
+        # direction nor is signed by it, and its stratum is never calibrated against it (kept at face value)
+        self.shares_direction = self.kind != "multileg"
         self.votes = groups.select(VOTE_COLUMNS).to_numpy().astype(np.int8)
         self.counts = groups["count"].to_numpy().astype(np.float64)
         self.dealer = groups["p_dealer"].to_numpy().astype(np.float64)
         self.size_sum = groups["size_sum"].to_numpy().astype(np.float64)
         self.size_square_sum = groups["size_square_sum"].to_numpy().astype(np.float64)
+        self.right = groups.select(pl.col("ticker").str.extract(TICKER_PATTERN, 3).fill_null(""))["ticker"].to_numpy()
         self.size_max = (groups["size_max"].fill_null(0).to_numpy().astype(np.float64) if "size_max" in groups.columns
                          else np.zeros(groups.height))  # evidence stored before blocks were kept: no blocks
         self.reference = np.array(self.strata) == REFERENCE_STRATUM
         self.quote_accuracy = np.full(len(self.strata), REFERENCE_ACCURACY)
         self.depth_accuracy = 0.5
         self.alpha = self.beta = NO_DIRECTION
+        self.directed = False  # no book direction identified: every print reads its own evidence at mu = 1/2
+        self.co_movement_z = 0.0
 
     # --- fitting -------------------------------------------------------------------------------------------
     def fit(self) -> SigningFit:
         """Reliabilities and the spread of book directions by the method of moments, on vote pairs from
-        different days of one contract, with bootstrap standard errors over contracts.
+        different days of one direction unit (a contract, or a strike across expiries), with bootstrap standard
+        errors over units.
 
-        Given its book direction mu, two prints of a contract vote independently, so the covariance of their
+        Given its book direction mu, two prints of a unit vote independently, so the covariance of their
         (centred) votes is r_i r_j Var(2 mu - 1), r = 2a - 1. A stratum's reliability relative to the reference
-        is its votes' covariance with the reference votes of the same contracts over the reference votes'
+        is its votes' covariance with the reference votes of the same units over the reference votes'
         covariance among themselves, which is Var(2 mu - 1) and sets the Beta prior of mu. Only pairs from
         different days count: within a day votes also co-move with the option's price drift (stale quotes),
         whatever the sides. Votes are centred on their stratum's mean, so a stratum that leans one way for
@@ -236,20 +275,24 @@ class SigningModel:
         """
         reference, others, depth = self._vote_covariances()
         identified = bool(reference.estimate > MIN_Z * reference.error)
-        strata_r = np.array([o.shrunk(1.0) if identified else 1.0 for o in others])
+        strata_r = np.array([o.shrunk(1.0) if identified and kind != "multileg" else 1.0
+                             for o, kind in zip(others, self.strata_kind)])
         self.quote_accuracy = np.where(self.reference, REFERENCE_ACCURACY, np.clip((1.0 + strata_r) / 2.0, 1e-3, 1 - 1e-3))
         self.depth_accuracy = float(np.clip((1.0 + (depth.shrunk(0.0) if identified else 0.0)) / 2.0, 1e-3, 1 - 1e-3))
         self.alpha, self.beta = (_beta_prior(reference.estimate, self._reference_mean_vote()) if identified
                                  else (NO_DIRECTION, NO_DIRECTION))
+        self.directed = identified
+        self.co_movement_z = float(reference.estimate / reference.error) if reference.error > 0 else 0.0
         return SigningFit(quote_accuracy=dict(zip(self.strata, self.quote_accuracy.round(4).tolist())),
                           depth_accuracy=round(float(self.depth_accuracy), 4), alpha=self.alpha, beta=self.beta,
                           identified=identified, co_movement=round(float(reference.estimate), 5),
-                          prints=int(self.counts.sum()))
+                          prints=int(self.counts.sum()), direction_unit=self.unit_name)
 
     def use(self, fit: SigningFit) -> None:
         """Take a fit's parameters instead of estimating them."""
         self.quote_accuracy = np.array([fit.quote_accuracy.get(name, REFERENCE_ACCURACY) for name in self.strata])
         self.depth_accuracy, self.alpha, self.beta = fit.depth_accuracy, fit.alpha, fit.beta
+        self.directed = fit.identified
 
     def _reference_mean_vote(self) -> float:
         votes = self.votes[self._is_reference(), 0] * self.counts[self._is_reference()]
@@ -259,9 +302,9 @@ class SigningModel:
         return (self.stratum >= 0) & self.reference[np.maximum(self.stratum, 0)]
 
     def _vote_covariances(self) -> tuple[_Ratio, list[_Ratio], _Ratio]:
-        """Cross-day vote covariances within contracts: the reference's own, and each stratum's (and the depth
-        signal's) relative to the reference's in the very same contracts (so strata traded in other kinds of
-        contracts compare on like terms), each with a Poisson-bootstrap standard error over contracts."""
+        """Cross-day vote covariances within direction units: the reference's own, and each stratum's (and the
+        depth signal's) relative to the reference's in the very same units (so strata traded in other kinds of
+        contracts compare on like terms), each with a Poisson-bootstrap standard error over units."""
         weights = np.random.default_rng(BOOTSTRAP_SEED).poisson(1.0, (BOOTSTRAP_DRAWS, self.starts.size))
         quote, depth = self.votes[:, 0].astype(np.float64), self.votes[:, 1].astype(np.float64)
         is_reference = self._is_reference()
@@ -283,21 +326,21 @@ class SigningModel:
         return vote - (float((vote * self.counts)[mask].sum() / total) if total else 0.0)
 
     def _day_sums(self, mask: np.ndarray, vote: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per contract-day: the sum of the selected votes and their number."""
-        size = self.contract_of_cd.size
+        """Per unit-day: the sum of the selected votes and their number."""
+        size = self.unit_of_cd.size
         return (np.bincount(self.cd[mask], (vote * self.counts)[mask], minlength=size),
                 np.bincount(self.cd[mask], self.counts[mask], minlength=size))
 
     def _cross_day(self, a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
-        """Per contract: the sum of vote products and the number of pairs over pairs from different days."""
+        """Per unit: the sum of vote products and the number of pairs over pairs from different days."""
         n = self.starts.size
 
-        def per_contract(values: np.ndarray) -> np.ndarray:
-            return np.bincount(self.contract_of_cd, values, minlength=n)
+        def per_unit(values: np.ndarray) -> np.ndarray:
+            return np.bincount(self.unit_of_cd, values, minlength=n)
 
         (a_sum, a_count), (b_sum, b_count) = a, b
-        products = per_contract(a_sum) * per_contract(b_sum) - per_contract(a_sum * b_sum)
-        pairs = per_contract(a_count) * per_contract(b_count) - per_contract(a_count * b_count)
+        products = per_unit(a_sum) * per_unit(b_sum) - per_unit(a_sum * b_sum)
+        pairs = per_unit(a_count) * per_unit(b_count) - per_unit(a_count * b_count)
         return products, pairs
 
     # --- posteriors ----------------------------------------------------------------------------------------
@@ -309,13 +352,17 @@ class SigningModel:
         return quote_plus * depth_plus, quote_minus * depth_minus
 
     def _posterior_and_conditional(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per contract the book direction's posterior on the grid; per group P(buy | direction) on the grid."""
+        """Per unit the book direction's posterior on the grid; per group P(buy | direction) on the grid. Without
+        an identified direction the grid is mu = 1/2 alone: each print reads its own evidence (the quote rule)."""
         plus, minus = self.likelihoods()
-        mixed = GRID[None, :] * plus[:, None] + (1 - GRID[None, :]) * minus[:, None]
-        log_prior = (self.alpha - 1) * LOG_GRID + (self.beta - 1) * LOG_COMPLEMENT
-        joint = np.add.reduceat(np.log(mixed) * self.counts[:, None], self.starts, axis=0) + log_prior[None, :]
+        grid = GRID if self.directed else np.array([0.5])
+        mu = np.where(self.shares_direction[:, None], grid[None, :], 0.5)
+        mixed = mu * plus[:, None] + (1 - mu) * minus[:, None]
+        log_prior = (self.alpha - 1) * np.log(grid) + (self.beta - 1) * np.log1p(-grid)
+        informing = (self.counts * self.shares_direction)[:, None]
+        joint = np.add.reduceat(np.log(mixed) * informing, self.starts, axis=0) + log_prior[None, :]
         posterior = np.exp(joint - _logsumexp(joint, axis=1, keepdims=True))
-        return posterior, GRID[None, :] * plus[:, None] / mixed
+        return posterior, mu * plus[:, None] / mixed
 
     def sign(self, features: pl.DataFrame) -> pl.DataFrame:
         """The prints behind this model's groups (:func:`vote_features` rows) with their side (:func:`with_side`)."""
@@ -329,7 +376,7 @@ class SigningModel:
         return self._probabilities(*self._posterior_and_conditional())
 
     def _probabilities(self, posterior: np.ndarray, conditional: np.ndarray) -> np.ndarray:
-        return np.clip(np.einsum("ng,ng->n", posterior[self.contract], conditional), 0.0, 1.0)
+        return np.clip(np.einsum("ng,ng->n", posterior[self.unit], conditional), 0.0, 1.0)
 
     def contract_day_flows(self) -> pl.DataFrame:
         """``ticker, date, dealer_flow``: the posterior mean dealer flow of every contract-day (contracts)."""
@@ -341,26 +388,28 @@ class SigningModel:
         """``ticker, dealer_flow, dealer_flow_variance``: posterior mean and variance of each contract's total.
 
         Given the direction the prints are independent: mean_g = -sum(size (2 p_g - 1) q), var_g = sum(size^2
-        (q - (2 p_g - 1)^2 q^2)); over the direction's posterior, var = E[var_g] + Var[mean_g]. Votes taken at
-        face value add their misclassification variance under the stated accuracy prior (FACE_VALUE_VARIANCE).
+        (q - (2 p_g - 1)^2 q^2)); over the direction's posterior (its unit's), var = E[var_g] + Var[mean_g].
+        Votes taken at face value add their misclassification variance under the stated accuracy prior
+        (FACE_VALUE_VARIANCE).
         """
         posterior, conditional = self._posterior_and_conditional()
         side = 2 * conditional - 1
-        mean_g = np.add.reduceat(-side * (self.size_sum * self.dealer)[:, None], self.starts, axis=0)
+        mean_g = np.add.reduceat(-side * (self.size_sum * self.dealer)[:, None], self.contract_starts, axis=0)
         var_g = np.add.reduceat(self.size_square_sum[:, None] * (self.dealer[:, None] - (side * self.dealer[:, None]) ** 2),
-                                self.starts, axis=0)
-        mean = (posterior * mean_g).sum(axis=1)
+                                self.contract_starts, axis=0)
         face, p_buy = self._at_face_value(), self._probabilities(posterior, conditional)
+        posterior = posterior[self.unit_of_contract]
+        mean = (posterior * mean_g).sum(axis=1)
         blocks = self._block_groups(face)
         variance = (posterior * (var_g + mean_g ** 2)).sum(axis=1) - mean ** 2 + self._face_value_variance(face, blocks)
         moments = pl.DataFrame({"ticker": self.tickers, "dealer_flow": mean,
                                 "dealer_flow_variance": np.maximum(variance, 0.0),
-                                **self._face_value_flows(face, p_buy)})
+                                **self._face_value_flows(face, p_buy), **self._lean_columns(face, p_buy)})
         return moments.join(self._blocks(blocks, p_buy), on="ticker", how="left")
 
     def _per_contract(self, values: np.ndarray) -> np.ndarray:
         """Sums of per-group values by contract (in ``self.tickers`` order)."""
-        return np.bincount(self.contract, values, minlength=self.starts.size)
+        return np.bincount(self.contract, values, minlength=self.contract_starts.size)
 
     def _at_face_value(self) -> np.ndarray:
         """Per group: a quote vote whose stratum's accuracy is at face value (the reference, or never moved)."""
@@ -385,10 +434,26 @@ class SigningModel:
         ``unsure_flow`` (stale quotes, inside, multi-leg and auction prints: the quote's side, by an unknown
         amount). Zero where the data identified the stratum."""
         flow = -(2 * p_buy - 1) * self.size_sum * self.dealer
-        kind = np.array([name.rsplit("|", 1)[-1] for name in self.strata] + [""])[self.stratum]
         outside = face & ~self._is_reference()
-        masks = (outside & (kind == "size_match"), outside & (kind != "size_match"))
+        masks = (outside & (self.kind == "size_match"), outside & (self.kind != "size_match"))
         return {name: self._per_contract(np.where(mask, flow, 0.0)) for name, mask in zip(FACE_VALUE_FLOWS, masks)}
+
+    def _lean_columns(self, face: np.ndarray, p_buy: np.ndarray) -> dict[str, np.ndarray]:
+        """Per contract, LEAN_COLUMNS: the reference votes' book lean in its right, |sum(vote w)| / sum(w) with
+        w = size x p_dealer (structural leans included: it sets a scale, not a direction), the dealer volume left
+        unsigned (size (1 - |2p - 1|) per print) and the dealer volume read at face value."""
+        volume = self.size_sum * self.dealer
+        reference = self._is_reference()
+        scale = np.zeros(self.groups.height)
+        for right in np.unique(self.right):
+            rows = reference & (self.right == right)
+            weight = volume[rows].sum()
+            scale[self.right == right] = abs(float((self.votes[rows, 0] * volume[rows]).sum())) / weight if weight else 0.0
+        lean_scale = np.zeros(self.contract_starts.size)
+        lean_scale[self.contract] = scale
+        return {"lean_scale": lean_scale,
+                "unsigned_volume": self._per_contract(volume * (1.0 - np.abs(2 * p_buy - 1))),
+                "face_value_volume": self._per_contract(np.where(face, volume, 0.0))}
 
     def _face_value_variance(self, face: np.ndarray, blocks: np.ndarray) -> np.ndarray:
         """Per contract: FACE_VALUE_VARIANCE x sum(size^2 q^2) over the quote votes taken at face value, blocks
@@ -438,6 +503,11 @@ def _logsumexp(values: np.ndarray, axis: int | None = None, keepdims: bool = Fal
     peak = np.max(values, axis=axis, keepdims=True)
     total = np.log(np.sum(np.exp(values - peak), axis=axis, keepdims=True)) + peak
     return total if keepdims else np.squeeze(total, axis=axis)
+
+
+def _run_ids(sorted_keys: pl.Series) -> np.ndarray:
+    """0, 1, 2, ... for the runs of equal values of a sorted column."""
+    return ((sorted_keys != sorted_keys.shift(1)).fill_null(True).cum_sum() - 1).to_numpy().astype(np.int64)
 
 
 def _run_starts(sorted_ids: np.ndarray) -> np.ndarray:

@@ -4,8 +4,10 @@ Each draw takes a contract's start inventory from its uniform prior (the open-in
 window flow from a normal with the signing model's posterior mean and variance; blocks (prints that dominate a
 contract) are read right or wrong whole; the votes the data could not calibrate get one reliability per draw,
 common to the whole book (size-matched touch prints: either side; other face-value strata: the quote's side by an
-unknown amount); the flow is scaled by a factor common to the whole book (the unknown scale of directional flow)
-and the sum kept inside the open interest at the close. Exposures are linear in positions, so a draw's GEX,
+unknown amount); the flow is scaled by a factor common to the whole book (the unknown scale of directional flow);
+each right's customers get one book lean per draw, which moves the flow the votes leave unsigned and the misread
+share of the flow read at face value (the tape cannot tell the lean's direction); and the sum is kept inside the
+open interest at the close. Exposures are linear in positions, so a draw's GEX,
 profile, walls and flip are matrix products of the draws with per-contract unit exposures: 200 draws cost about
 as much as one profile.
 """
@@ -18,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from spy_gamma.quant.exposure import unit_gex_matrix
-from spy_gamma.quant.signing import ACCURACY_PRIOR, BLOCK_FLOWS, FACE_VALUE_FLOWS
+from spy_gamma.quant.signing import ACCURACY_PRIOR, BLOCK_FLOWS, FACE_VALUE_FLOWS, LEAN_COLUMNS
 
 N_DRAWS = 200
 BAND = (5, 50, 95)  # the percentiles every band reports
@@ -26,7 +28,8 @@ FLOW_SCALE_SPAN = 2.0  # stated prior: directional flow may be up to 2x larger o
 # stated priors of the reliability (2a - 1) of votes the data could not calibrate, one draw per book
 SIZE_MATCH_RELIABILITY = (-1.0, 1.0)  # a resting limit filled at the touch prints there: the vote may reverse
 UNSURE_RELIABILITY = (0.0, 1.0)  # stale quote, inside, multi-leg, auction: the quote's side, by an unknown amount
-NUMERIC_DRAW_COLUMNS = ["start_inventory", "start_inventory_sd", "window_flow", "window_flow_sd", *FACE_VALUE_FLOWS]
+NUMERIC_DRAW_COLUMNS = ["start_inventory", "start_inventory_sd", "window_flow", "window_flow_sd", *FACE_VALUE_FLOWS,
+                        *LEAN_COLUMNS]
 DRAW_COLUMNS = [*NUMERIC_DRAW_COLUMNS, BLOCK_FLOWS]
 
 
@@ -47,38 +50,57 @@ def position_draws(book: pl.DataFrame, n_draws: int = N_DRAWS, seed: int = 0) ->
     """(draws x contracts) dealer positions for the book's rows (``DRAW_COLUMNS``, ``open_interest``; absent
     face-value flows count as 0), each within +-open interest where it is known.
 
-    A draw reads each block (``block_flows``) right or wrong whole, gives the uncalibrated votes' flows
-    (``size_match_flow``, ``unsure_flow``, read at face value in the point estimate) one reliability each from
-    their stated priors, and scales every contract's window flow by one common factor, log-uniform within
+    A draw takes one accuracy a of face-value votes (ACCURACY_PRIOR), reads each block (``block_flows``) right or
+    wrong whole with it, gives the uncalibrated votes' flows (``size_match_flow``, ``unsure_flow``, read at face
+    value in the point estimate) one reliability each from their stated priors, adds each right's book lean
+    (:func:`_book_lean`), and scales every contract's window flow by one common factor, log-uniform within
     FLOW_SCALE_SPAN either way: the signing model reads reliabilities relative to at-the-touch votes taken at face
     value, so the scale of directional flow is what the data cannot fix (docs/METHODOLOGY.md, "what the method
     cannot know").
     """
     rng = np.random.default_rng(seed)
     n = book.height
-    start, start_sd, flow, flow_sd, size_match, unsure = (
+    start, start_sd, flow, flow_sd, size_match, unsure, lean_scale, unsigned, face_value = (
         book[c].cast(pl.Float64).fill_null(0.0).to_numpy() if c in book.columns else np.zeros(n)
         for c in NUMERIC_DRAW_COLUMNS)
     half_width = np.sqrt(3.0) * start_sd  # a uniform with this sd
     scale = np.exp(rng.uniform(-1.0, 1.0, (n_draws, 1)) * np.log(FLOW_SCALE_SPAN))
     size_match_r = rng.uniform(*SIZE_MATCH_RELIABILITY, (n_draws, 1))
     unsure_r = rng.uniform(*UNSURE_RELIABILITY, (n_draws, 1))
-    calibrated = flow + (size_match_r - 1.0) * size_match + (unsure_r - 1.0) * unsure + _misread_blocks(book, n_draws, rng)
+    accuracy = rng.uniform(*ACCURACY_PRIOR, (n_draws, 1))
+    calibrated = (flow + (size_match_r - 1.0) * size_match + (unsure_r - 1.0) * unsure
+                  + _misread_blocks(book, accuracy, rng)
+                  + _book_lean(book, rng.uniform(-1.0, 1.0, (n_draws, 2)),
+                               lean_scale * (unsigned + 2.0 * (1.0 - accuracy) * face_value)))
     draws = (start + half_width * rng.uniform(-1.0, 1.0, (n_draws, n))
              + scale * (calibrated + flow_sd * rng.standard_normal((n_draws, n))))
     bound = book["open_interest"].cast(pl.Float64).fill_null(np.inf).to_numpy()
     return np.clip(draws, -bound, bound)
 
 
-def _misread_blocks(book: pl.DataFrame, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+def _book_lean(book: pl.DataFrame, lean: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """(draws x contracts) flow changes from a book lean of each right's customers: ``lean`` (draws x 2: calls,
+    puts, in [-1, 1]) times ``volume`` (draws x contracts: ``lean_scale`` x the unsigned volume plus twice the
+    misread share 1 - a of the face-value volume, a misread print's error being twice its size).
+
+    Customers' executions share their book: prints the quotes cannot sign, and resting limits misread at the
+    touch, lean with the same customers' book, across contracts, which per-print errors treat as independent. The
+    tape cannot tell the lean's direction (the votes' own book-wide mean also holds where resting orders sit and
+    how stale quotes drift), so it is drawn either way, as large as the votes' book lean in that right.
+    """
+    puts = (book["right"] == "P").to_numpy() if "right" in book.columns else np.zeros(book.height, dtype=bool)
+    return np.where(puts[None, :], lean[:, 1:2], lean[:, 0:1]) * volume
+
+
+def _misread_blocks(book: pl.DataFrame, accuracy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(draws x contracts) flow changes from blocks read the wrong way round: each block is misread with
-    probability 1 - a, a drawn once per draw from the face-value votes' ACCURACY_PRIOR, and then adds minus twice
-    its flow."""
+    probability 1 - a, a the draw's accuracy of face-value votes (``accuracy``, draws x 1), and then adds minus
+    twice its flow."""
+    n_draws = accuracy.shape[0]
     if BLOCK_FLOWS not in book.columns:
         return np.zeros((n_draws, book.height))
     blocks = book.select(pl.int_range(pl.len()).alias("row"), BLOCK_FLOWS).explode(BLOCK_FLOWS).drop_nulls()
     rows, flows = blocks["row"].to_numpy(), blocks[BLOCK_FLOWS].cast(pl.Float64).to_numpy()
-    accuracy = rng.uniform(*ACCURACY_PRIOR, (n_draws, 1))
     misread = rng.random((n_draws, rows.size)) >= accuracy
     changes = np.zeros((n_draws, book.height))
     np.add.at(changes.T, rows, (-2.0 * flows * misread).T)

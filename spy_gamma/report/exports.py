@@ -138,11 +138,9 @@ def write_pngs(figures: dict[str, go.Figure], output_dir: Path) -> dict[str, Pat
         {"fig": fig, "path": str(staged[name]), "opts": {"format": "png", **PNG_SIZE}}
         for name, fig in figures.items()
     ]
-    session = {} if _PNG_SESSION["open"] else {"kopts": _kaleido_options(browser)}
-    try:
-        errors = kaleido.write_fig_from_object_sync(jobs, **session)
-    except Exception as error:  # noqa: BLE001 - a broken browser must never sink the run
-        errors = (error,)
+    errors = _render(kaleido, jobs, {} if _PNG_SESSION["open"] else {"kopts": _kaleido_options(browser)})
+    if errors:  # kaleido can race its own page load under load ("kaleido_scopes is not defined"): once more, afresh
+        errors = _render(kaleido, jobs, {"kopts": _kaleido_options(browser)})
     if errors:
         log.warning("PNG export skipped: kaleido with %s failed (%s).", browser, errors[0])
     written = {}
@@ -153,6 +151,14 @@ def write_pngs(figures: dict[str, go.Figure], output_dir: Path) -> dict[str, Pat
             written[target.name] = target
         tmp.unlink(missing_ok=True)
     return written
+
+
+def _render(kaleido, jobs: list[dict], session: dict) -> tuple:
+    """kaleido's errors rendering ``jobs`` (empty when every PNG was written); a broken browser never raises."""
+    try:
+        return tuple(kaleido.write_fig_from_object_sync(jobs, **session) or ())
+    except Exception as error:  # noqa: BLE001 - a broken browser must never sink the run
+        return (error,)
 
 
 def standalone_page(fig: go.Figure) -> str:

@@ -6,8 +6,16 @@ import numpy as np
 import polars as pl
 import pytest
 
-from spy_gamma.quant.conditions import REGULAR, SINGLE_LEG_CROSS
-from spy_gamma.quant.signing import SigningFit, SigningModel, sign_session, sign_with_fit, vote_features, vote_groups
+from spy_gamma.quant.conditions import MULTI_LEG_ELECTRONIC, REGULAR, SINGLE_LEG_CROSS
+from spy_gamma.quant.signing import (
+    SigningFit,
+    SigningModel,
+    fit_model,
+    sign_session,
+    sign_with_fit,
+    vote_features,
+    vote_groups,
+)
 
 BID, ASK = 1.00, 1.10
 DAYS = 4
@@ -91,6 +99,59 @@ def test_a_stratum_that_reverses_the_quote_rule_is_learned_from_contract_directi
     assert fit.quote_accuracy["touch|age0|plain"] == pytest.approx(1.0)
 
 
+def across_expiries(paired: pl.DataFrame, expiries: int) -> pl.DataFrame:
+    """The tape's contract c re-listed as strike c // expiries of expiry c % expiries (Oct 10, 11, ...)."""
+    c = pl.col("ticker").str.slice(12, 5).cast(pl.Int64) - 600
+    return paired.with_columns(pl.concat_str(pl.lit("O:SPY2510"), (10 + c % expiries).cast(pl.String), pl.lit("C"),
+                                             (600 + c // expiries).cast(pl.String).str.zfill(5), pl.lit("000"))
+                               .alias("ticker"))
+
+
+def test_a_direction_shared_by_a_strike_across_expiries_is_found_and_signs_the_mid_prints():
+    # 120 strikes x 4 expiries, 8 prints a contract over 4 days: customers keep buying or selling a strike
+    # (0.5 +- 0.4) whatever the expiry. Each contract alone has few cross-day pairs; the strike pools four.
+    rng = np.random.default_rng(11)
+    contract = np.repeat(np.arange(480), 8)
+    direction = 0.5 + 0.4 * rng.choice([-1, 1], 120)
+    sides = np.where(rng.random(contract.size) < direction[contract // 4], 1, -1)
+    features = vote_features(across_expiries(tape(sides, contract, np.where(rng.random(contract.size) < 0.3, "mid",
+                                                                            "touch")), 4))
+    model, fit = fit_model(vote_groups(features))
+    mid = model.sign(features).filter(pl.col("print_location") == "mid")
+    assert fit.identified and fit.direction_unit == "strike"
+    assert (np.where(mid["p_customer_buy"] > 0.5, 1, -1) == mid["true_side"].to_numpy()).mean() > 0.75
+
+
+def test_directions_of_single_contracts_are_not_pooled_across_expiries():
+    # The same tape shape, but each contract has its own direction: pooling a strike's four expiries would
+    # average independent directions away, so the data choose contracts.
+    rng = np.random.default_rng(12)
+    contract, sides = directional_market(rng, contracts=480, prints=16)
+    features = vote_features(across_expiries(tape(sides, contract, np.where(rng.random(contract.size) < 0.3, "mid",
+                                                                            "touch")), 4))
+    _, fit = fit_model(vote_groups(features))
+    assert fit.identified and fit.direction_unit == "contract"
+    assert SigningFit.from_dict({**fit.as_dict(), "direction_unit": "strike"}).direction_unit == "strike"
+    legacy = {k: v for k, v in fit.as_dict().items() if k != "direction_unit"}  # stored before units were chosen
+    assert SigningFit.from_dict(legacy).direction_unit == "contract"
+
+
+def test_legs_of_packages_are_read_at_face_value_not_against_the_contracts_direction():
+    # A directional market where a quarter of the prints are legs of packages traded against the outright flow
+    # (the short leg of a customer's call spread), their quote votes right. A leg's side is the package's: the
+    # model must neither learn their stratum as reversed nor sign them with the contract's direction.
+    rng = np.random.default_rng(13)
+    contract, sides = directional_market(rng, contracts=400)
+    leg = rng.random(contract.size) < 0.25
+    sides = np.where(leg, -sides, sides)
+    prints, model = window(tape(sides, contract, np.full(contract.size, "touch"),
+                                conditions=np.where(leg, MULTI_LEG_ELECTRONIC, REGULAR)))
+    fit = model.fit()
+    assert fit.identified and fit.quote_accuracy["touch|age0|multileg"] > 0.99
+    legs = prints.filter(pl.col("conditions") == MULTI_LEG_ELECTRONIC)
+    assert ((legs["p_customer_buy"] > 0.99) == (legs["quote_vote"] > 0)).all()  # each leg's own vote, as read
+
+
 def test_one_session_identifies_nothing_and_is_the_quote_rule():
     # Within a day votes also co-move with the option's price drift, whatever the sides: one day alone is never
     # taken as evidence of a direction, so every mid print stays a coin flip, even in a directional market.
@@ -100,7 +161,7 @@ def test_one_session_identifies_nothing_and_is_the_quote_rule():
     signed = sign_session(paired)
     mid = signed.prints.filter(pl.col("print_location") == "mid")
     assert not signed.fit.identified
-    assert mid["p_customer_buy"].to_numpy() == pytest.approx(0.5, abs=0.02)
+    assert (mid["p_customer_buy"] == 0.5).all()  # exactly: no direction is read, however many prints a contract has
 
 
 def test_crosses_carry_no_dealer_flow():
@@ -161,3 +222,23 @@ def test_a_print_that_dominates_its_contract_is_a_block_drawn_whole_not_part_of_
     moments = SigningModel(vote_groups(vote_features(paired))).contract_moments().row(0, named=True)
     assert moments["block_flows"] == pytest.approx([-100.0], abs=1e-3)
     assert moments["dealer_flow_variance"] == pytest.approx(10 * 2 / 3, rel=0.01)
+
+
+def test_the_book_lean_the_band_draws_is_scaled_by_each_rights_reference_votes():
+    # One session (nothing identified). Calls: contract 0 has 4 prints at the ask, 1 at the bid and 2 at the mid,
+    # contract 1 one print at the bid; the put two at the ask; all of 5. Hand-worked: the calls' reference votes
+    # lean |4 - 2| / 6 = 1/3, the put's 2 / 2 = 1; unsigned: the 2 mid prints (10); face value: the touch prints.
+    sides = np.array([1, 1, 1, 1, -1, 1, -1, -1, 1, 1])
+    contract = np.array([0, 0, 0, 0, 0, 0, 0, 1, 2, 2])
+    where = np.array(["touch"] * 5 + ["mid"] * 2 + ["touch"] * 3)
+    paired = tape(sides, contract, where).drop("date").with_columns(
+        pl.when(pl.Series(contract) == 2).then(pl.col("ticker").str.replace("C", "P", literal=True))
+        .otherwise(pl.col("ticker")).alias("ticker"))
+    moments = {row["ticker"]: row for row in SigningModel(vote_groups(vote_features(paired))).contract_moments()
+               .iter_rows(named=True)}
+    call, other_call, put = (moments[f"O:SPY251010{right}{600 + c:05d}000"] for c, right in ((0, "C"), (1, "C"), (2, "P")))
+    assert call["lean_scale"] == pytest.approx(1 / 3) and other_call["lean_scale"] == pytest.approx(1 / 3)
+    assert put["lean_scale"] == pytest.approx(1.0)
+    assert call["unsigned_volume"] == pytest.approx(10.0, rel=0.01)  # mid prints at 1/2 (up to the "no direction" prior)
+    assert put["unsigned_volume"] == pytest.approx(0.0, abs=1e-3)
+    assert (call["face_value_volume"], other_call["face_value_volume"], put["face_value_volume"]) == (25.0, 5.0, 10.0)

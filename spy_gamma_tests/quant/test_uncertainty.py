@@ -11,6 +11,7 @@ from scipy.stats import norm
 from spy_gamma.quant.uncertainty import FLOW_SCALE_SPAN, exposure_bands, percentiles, position_draws, regime_label
 
 R = 0.04
+MEAN_SCALE = (FLOW_SCALE_SPAN - 1 / FLOW_SCALE_SPAN) / (2 * math.log(FLOW_SCALE_SPAN))  # E of the log-uniform scale
 
 
 def book(rows) -> pl.DataFrame:
@@ -59,6 +60,29 @@ def test_a_block_is_read_right_or_wrong_as_a_whole_a_quarter_of_the_time_wrong_u
     # misread with probability 1 - a, a ~ U(1/2, 1): E = 1/4; then +100 instead of -100, times the common scale
     assert np.mean(draws > 0) == pytest.approx(0.25, abs=0.02)
     assert np.abs(draws).min() >= 100 / FLOW_SCALE_SPAN - 1e-9 and np.abs(draws).max() <= 100 * FLOW_SCALE_SPAN + 1e-9
+
+
+def test_a_book_lean_moves_every_contract_of_a_right_together_and_the_two_rights_apart():
+    # Nothing signed; two calls and a put with unsigned volume 100, 50, 100 and a votes' book lean of 0.2.
+    rows = book([(600, "C", 0, 0, 0, 0, None), (605, "C", 0, 0, 0, 0, None), (610, "P", 0, 0, 0, 0, None)])
+    rows = rows.with_columns(pl.lit(0.2).alias("lean_scale"), pl.Series("unsigned_volume", [100.0, 50.0, 100.0]))
+    draws = position_draws(rows, n_draws=4000, seed=5)
+    call, twin, put = draws[:, 0], draws[:, 1], draws[:, 2]
+    assert np.allclose(call, 2 * twin)  # one lean for the right's customers: never averaged away across strikes
+    assert abs(np.corrcoef(call, put)[0, 1]) < 0.05  # the puts' customers lean on their own
+    # the lean is uniform on [-0.2, 0.2] of the unsigned volume (times the common scale in [1/2, 2])
+    assert np.mean(call > 0) == pytest.approx(0.5, abs=0.03) and np.abs(call).max() <= 0.2 * 100 * 2 + 1e-9
+    assert np.abs(call).mean() == pytest.approx(0.2 * 100 * 0.5 * MEAN_SCALE, rel=0.05)  # E|lean| = 1/2
+
+
+def test_the_misread_share_of_face_value_volume_carries_the_lean_twice():
+    # 90 contracts read at face value, none unsigned: a misread share 1 - a (a ~ U(1/2, 1)) is wrong, by twice
+    # its size, so the lean moves the flow by 2 (1 - a) x 90 x lean, at most 90 x 0.1 (a = 1/2), times the scale
+    rows = book([(600, "C", 0, 0, 0, 0, None)]).with_columns(pl.lit(0.1).alias("lean_scale"),
+                                                              pl.lit(90.0).alias("face_value_volume"))
+    draws = position_draws(rows, n_draws=4000, seed=6)[:, 0]
+    assert np.abs(draws).max() <= 90 * 0.1 * FLOW_SCALE_SPAN + 1e-9 and np.abs(draws).max() > 0.5 * 9
+    assert np.abs(draws).mean() == pytest.approx(9 * 0.5 * 0.5 * MEAN_SCALE, rel=0.05)  # E|lean|, E 2(1-a): 1/2
 
 
 def test_start_inventory_draws_are_uniform_over_the_feasible_interval():

@@ -11,6 +11,7 @@ import math
 import os
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -194,6 +195,31 @@ def test_hidden_browser_skips_pngs_with_one_warning(bundle, tmp_path, monkeypatc
         assert exports.write_pngs(figures, tmp_path) == {}
     assert len(caplog.records) == 1 and "PNG export skipped" in caplog.text
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_a_failed_render_is_tried_once_more_in_a_fresh_browser(bundle, tmp_path, monkeypatch):
+    # kaleido under load can evaluate before its page has loaded ("kaleido_scopes is not defined"); the export
+    # goes once more in a fresh browser (kaleido's own options), and only a second failure skips the PNGs.
+    import kaleido
+
+    fake_browser = tmp_path / "chromium"
+    fake_browser.write_text("")
+    fake_browser.chmod(0o755)
+    monkeypatch.setenv("BROWSER_PATH", str(fake_browser))
+    calls = []
+
+    def flaky(jobs, **session):
+        calls.append(session)
+        if len(calls) == 1:
+            return [RuntimeError("ReferenceError: kaleido_scopes is not defined")]
+        for job in jobs:
+            Path(job["path"]).write_bytes(b"\x89PNG\r\n\x1a\n")
+        return []
+
+    monkeypatch.setattr(kaleido, "write_fig_from_object_sync", flaky)
+    written = exports.write_pngs({"gamma_profile": FIGURES["gamma_profile"](bundle)}, tmp_path)
+    assert list(written) == ["gamma_profile.png"] and len(calls) == 2 and "kopts" in calls[1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chromium", "gamma_profile.png"]  # no staging file left
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):
