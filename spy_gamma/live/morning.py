@@ -44,8 +44,10 @@ class Morning:
         before = previous_trading_day(day)
         if hindsight:
             path = lake.read("position_path", day).filter(pl.col("date") == before)
+            unknown = ("window_flow_sd", *FACE_VALUE_FLOWS, *LEAN_COLUMNS, "direction_sd")
             positions = path.with_columns(pl.col("net_dealer_flow").alias("window_flow"),
-                                          *(pl.lit(0.0).alias(c) for c in ("window_flow_sd", *FACE_VALUE_FLOWS, *LEAN_COLUMNS)),
+                                          *(pl.lit(0.0).alias(c) for c in unknown),
+                                          pl.col("ticker").alias("direction_key"),
                                           pl.lit(None, dtype=pl.List(pl.Float64)).alias(BLOCK_FLOWS))
             fit_key = day
         else:

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from spy_gamma.quant.signing import BLOCK_FLOWS, FACE_VALUE_FLOWS, LEAN_COLUMNS, SigningFit, fit_model
+from spy_gamma.quant.signing import (
+    BLOCK_FLOWS,
+    DIRECTION_COLUMNS,
+    FACE_VALUE_FLOWS,
+    LEAN_COLUMNS,
+    SigningFit,
+    fit_model,
+)
 
 CONTRACT = ["ticker", "expiry", "strike", "right"]
 VOLUME_COLUMNS = ["customer_buy_open", "customer_sell_open", "customer_buy_close", "customer_sell_close"]
@@ -94,7 +101,7 @@ def positions_at(path: pl.DataFrame, as_of: dt.date, flow_variance: pl.DataFrame
     The reported position is the path's, kept inside the open interest at that close (|D| <= OI).
     ``flow_variance`` (``ticker, dealer_flow_variance``: the signing model's variance of the window's flow, and
     the parts of the flow the band treats apart, ``FACE_VALUE_FLOWS`` and ``block_flows``, and what its book
-    lean acts on, ``LEAN_COLUMNS``) gives
+    lean acts on, ``LEAN_COLUMNS``, and the part its contracts' direction unit shares, ``DIRECTION_COLUMNS``) gives
     ``window_flow_sd`` and ``position_sd`` (with the start inventory's) and carries those parts along.
     """
     alive = path.filter((pl.col("date") == as_of) & (pl.col("expiry") > as_of))
@@ -102,9 +109,10 @@ def positions_at(path: pl.DataFrame, as_of: dt.date, flow_variance: pl.DataFrame
     clipped = pl.when(bound.is_null()).then(pl.col("dealer_position")).otherwise(
         pl.col("dealer_position").clip(-bound, bound))
     flow_sd = pl.col("dealer_flow_variance").fill_null(0.0).sqrt()
-    carried = ["dealer_flow_variance", *FACE_VALUE_FLOWS, *LEAN_COLUMNS, BLOCK_FLOWS]
+    carried = ["dealer_flow_variance", *FACE_VALUE_FLOWS, *LEAN_COLUMNS, *DIRECTION_COLUMNS, BLOCK_FLOWS]
     return (alive.join(flow_variance.select("ticker", *carried), on="ticker", how="left")
-            .with_columns(pl.col(*FACE_VALUE_FLOWS, *LEAN_COLUMNS).fill_null(0.0))
+            .with_columns(pl.col(*FACE_VALUE_FLOWS, *LEAN_COLUMNS, "direction_sd").fill_null(0.0),
+                          pl.col("direction_key").fill_null(pl.col("ticker")))
             .with_columns((clipped != pl.col("dealer_position")).alias("clipped_to_open_interest"),
                           clipped.alias("dealer_position"), pl.col("net_dealer_flow").alias("window_flow"),
                           flow_sd.alias("window_flow_sd"),

@@ -57,6 +57,9 @@ BLOCK_FLOWS = "block_flows"  # per contract: the expected dealer flow of each bl
 # show in the contract's right (|size-weighted mean vote|), the volume the votes leave unsigned, and the volume read
 # at face value (its misread share carries the lean the other way).
 LEAN_COLUMNS = ["lean_scale", "unsigned_volume", "face_value_volume"]
+# Per contract: its direction unit, and the sd of its flow that comes from the unit's direction (shared by every
+# contract of the unit: the band draws it once per unit).
+DIRECTION_COLUMNS = ["direction_key", "direction_sd"]
 UNDECIDED_EDGE = 0.1  # |P(buy) - 1/2| below this: the hard label is "unknown" (0)
 GROUP_KEY = ["ticker", "date", "stratum", *VOTE_COLUMNS, "p_dealer"]
 # What shares a book direction: one contract, or one strike of one right across its expiries (customers who keep
@@ -233,6 +236,7 @@ class SigningModel:
         self.unit_of_cd = np.zeros(int(self.cd.max()) + 1 if self.cd.size else 0, dtype=np.int64)
         self.unit_of_cd[self.cd] = self.unit
         self.tickers = groups["ticker"].gather(self.contract_starts).to_list()
+        self.unit_keys = groups["unit"].gather(self.contract_starts).to_list()
         self.strata = sorted(set(groups["stratum"].to_list()) - {""} | {REFERENCE_STRATUM})
         index = {name: i for i, name in enumerate(self.strata)}
         self.stratum = np.array([index.get(name, -1) for name in groups["stratum"].to_list()], dtype=np.int64)
@@ -389,8 +393,8 @@ class SigningModel:
 
         Given the direction the prints are independent: mean_g = -sum(size (2 p_g - 1) q), var_g = sum(size^2
         (q - (2 p_g - 1)^2 q^2)); over the direction's posterior (its unit's), var = E[var_g] + Var[mean_g].
-        Votes taken at face value add their misclassification variance under the stated accuracy prior
-        (FACE_VALUE_VARIANCE).
+        Var[mean_g] is the part the unit's contracts share (``direction_sd``, with ``direction_key``). Votes taken
+        at face value add their misclassification variance under the stated accuracy prior (FACE_VALUE_VARIANCE).
         """
         posterior, conditional = self._posterior_and_conditional()
         side = 2 * conditional - 1
@@ -401,9 +405,11 @@ class SigningModel:
         posterior = posterior[self.unit_of_contract]
         mean = (posterior * mean_g).sum(axis=1)
         blocks = self._block_groups(face)
-        variance = (posterior * (var_g + mean_g ** 2)).sum(axis=1) - mean ** 2 + self._face_value_variance(face, blocks)
+        direction_variance = np.maximum((posterior * mean_g ** 2).sum(axis=1) - mean ** 2, 0.0)
+        variance = (posterior * var_g).sum(axis=1) + direction_variance + self._face_value_variance(face, blocks)
         moments = pl.DataFrame({"ticker": self.tickers, "dealer_flow": mean,
                                 "dealer_flow_variance": np.maximum(variance, 0.0),
+                                "direction_key": self.unit_keys, "direction_sd": np.sqrt(direction_variance),
                                 **self._face_value_flows(face, p_buy), **self._lean_columns(face, p_buy)})
         return moments.join(self._blocks(blocks, p_buy), on="ticker", how="left")
 

@@ -29,8 +29,8 @@ FLOW_SCALE_SPAN = 2.0  # stated prior: directional flow may be up to 2x larger o
 SIZE_MATCH_RELIABILITY = (-1.0, 1.0)  # a resting limit filled at the touch prints there: the vote may reverse
 UNSURE_RELIABILITY = (0.0, 1.0)  # stale quote, inside, multi-leg, auction: the quote's side, by an unknown amount
 NUMERIC_DRAW_COLUMNS = ["start_inventory", "start_inventory_sd", "window_flow", "window_flow_sd", *FACE_VALUE_FLOWS,
-                        *LEAN_COLUMNS]
-DRAW_COLUMNS = [*NUMERIC_DRAW_COLUMNS, BLOCK_FLOWS]
+                        *LEAN_COLUMNS, "direction_sd"]
+DRAW_COLUMNS = [*NUMERIC_DRAW_COLUMNS, "direction_key", BLOCK_FLOWS]
 
 
 @dataclass(frozen=True)
@@ -53,14 +53,16 @@ def position_draws(book: pl.DataFrame, n_draws: int = N_DRAWS, seed: int = 0) ->
     A draw takes one accuracy a of face-value votes (ACCURACY_PRIOR), reads each block (``block_flows``) right or
     wrong whole with it, gives the uncalibrated votes' flows (``size_match_flow``, ``unsure_flow``, read at face
     value in the point estimate) one reliability each from their stated priors, adds each right's book lean
-    (:func:`_book_lean`), and scales every contract's window flow by one common factor, log-uniform within
+    (:func:`_book_lean`), draws the flow's normal part with the share that comes from a direction unit's book
+    direction (``direction_sd``) common to the unit's contracts, and scales every contract's window flow by one
+    common factor, log-uniform within
     FLOW_SCALE_SPAN either way: the signing model reads reliabilities relative to at-the-touch votes taken at face
     value, so the scale of directional flow is what the data cannot fix (docs/METHODOLOGY.md, "what the method
     cannot know").
     """
     rng = np.random.default_rng(seed)
     n = book.height
-    start, start_sd, flow, flow_sd, size_match, unsure, lean_scale, unsigned, face_value = (
+    start, start_sd, flow, flow_sd, size_match, unsure, lean_scale, unsigned, face_value, direction_sd = (
         book[c].cast(pl.Float64).fill_null(0.0).to_numpy() if c in book.columns else np.zeros(n)
         for c in NUMERIC_DRAW_COLUMNS)
     half_width = np.sqrt(3.0) * start_sd  # a uniform with this sd
@@ -72,10 +74,21 @@ def position_draws(book: pl.DataFrame, n_draws: int = N_DRAWS, seed: int = 0) ->
                   + _misread_blocks(book, accuracy, rng)
                   + _book_lean(book, rng.uniform(-1.0, 1.0, (n_draws, 2)),
                                lean_scale * (unsigned + 2.0 * (1.0 - accuracy) * face_value)))
+    own_sd = np.sqrt(np.maximum(flow_sd ** 2 - direction_sd ** 2, 0.0))
     draws = (start + half_width * rng.uniform(-1.0, 1.0, (n_draws, n))
-             + scale * (calibrated + flow_sd * rng.standard_normal((n_draws, n))))
+             + scale * (calibrated + own_sd * rng.standard_normal((n_draws, n))
+                        + direction_sd * _shared_normals(book, n_draws, rng)))
     bound = book["open_interest"].cast(pl.Float64).fill_null(np.inf).to_numpy()
     return np.clip(draws, -bound, bound)
+
+
+def _shared_normals(book: pl.DataFrame, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+    """(draws x contracts) standard normals, one per draw and direction unit (``direction_key``; a contract
+    without one is its own): contracts whose prints share a book direction move together with it."""
+    keys = (book["direction_key"].fill_null(book["ticker"]) if "direction_key" in book.columns
+            else pl.Series(range(book.height)).cast(pl.String))
+    units = (keys.rank("dense") - 1).to_numpy().astype(np.int64)
+    return rng.standard_normal((n_draws, int(units.max()) + 1 if units.size else 0))[:, units]
 
 
 def _book_lean(book: pl.DataFrame, lean: np.ndarray, volume: np.ndarray) -> np.ndarray:

@@ -242,3 +242,23 @@ def test_the_book_lean_the_band_draws_is_scaled_by_each_rights_reference_votes()
     assert call["unsigned_volume"] == pytest.approx(10.0, rel=0.01)  # mid prints at 1/2 (up to the "no direction" prior)
     assert put["unsigned_volume"] == pytest.approx(0.0, abs=1e-3)
     assert (call["face_value_volume"], other_call["face_value_volume"], put["face_value_volume"]) == (25.0, 5.0, 10.0)
+
+
+def test_the_share_of_a_flow_that_comes_from_its_units_direction_is_reported_for_the_band():
+    # One strike, two expiries, only mid prints (no vote): given mu each contract's dealer flow is -(2 mu - 1) V.
+    # With a Beta(2, 2) direction on the model's grid, its sd is 2 V sd(mu), shared by both contracts.
+    sides = np.ones(12, dtype=int)
+    contract = np.array([0] * 8 + [1] * 4)
+    paired = across_expiries(tape(sides, contract, np.full(12, "mid")), 2)
+    model = SigningModel(vote_groups(vote_features(paired)), "strike")
+    model.alpha = model.beta = 2.0
+    model.directed = True
+    grid = np.linspace(0.0125, 0.9875, 40)
+    weight = grid * (1 - grid) / (grid * (1 - grid)).sum()
+    sd_mu = np.sqrt((weight * grid ** 2).sum() - (weight * grid).sum() ** 2)
+    moments = model.contract_moments().sort("ticker")
+    assert moments["direction_key"].to_list() == ["C00600000", "C00600000"]
+    assert moments["direction_sd"].to_list() == pytest.approx([2 * 40 * sd_mu, 2 * 20 * sd_mu], rel=1e-9)
+    assert (moments["dealer_flow_variance"] >= moments["direction_sd"] ** 2).all()
+    model.directed = False  # unidentified: no direction, nothing shared
+    assert (model.contract_moments()["direction_sd"] == 0).all()

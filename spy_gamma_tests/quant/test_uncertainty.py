@@ -12,6 +12,7 @@ from spy_gamma.quant.uncertainty import FLOW_SCALE_SPAN, exposure_bands, percent
 
 R = 0.04
 MEAN_SCALE = (FLOW_SCALE_SPAN - 1 / FLOW_SCALE_SPAN) / (2 * math.log(FLOW_SCALE_SPAN))  # E of the log-uniform scale
+MEAN_SQUARED_SCALE = (FLOW_SCALE_SPAN ** 2 - FLOW_SCALE_SPAN ** -2) / (4 * math.log(FLOW_SCALE_SPAN))  # E[scale^2]
 
 
 def book(rows) -> pl.DataFrame:
@@ -73,6 +74,18 @@ def test_a_book_lean_moves_every_contract_of_a_right_together_and_the_two_rights
     # the lean is uniform on [-0.2, 0.2] of the unsigned volume (times the common scale in [1/2, 2])
     assert np.mean(call > 0) == pytest.approx(0.5, abs=0.03) and np.abs(call).max() <= 0.2 * 100 * 2 + 1e-9
     assert np.abs(call).mean() == pytest.approx(0.2 * 100 * 0.5 * MEAN_SCALE, rel=0.05)  # E|lean| = 1/2
+
+
+def test_contracts_of_one_direction_unit_draw_its_direction_together():
+    # Three calls whose flow sd (10, 5, 10) is all their unit's direction: the first two share a strike across
+    # expiries, the third is its own unit.
+    rows = book([(600, "C", 0, 0, 0, 10, None), (600, "C", 0, 0, 0, 5, None), (610, "C", 0, 0, 0, 10, None)])
+    rows = rows.with_columns(pl.Series("direction_sd", [10.0, 5.0, 10.0]),
+                             pl.Series("direction_key", ["C00600000", "C00600000", "C00610000"]))
+    draws = position_draws(rows, n_draws=4000, seed=7)
+    assert np.allclose(draws[:, 0], 2 * draws[:, 1])  # one direction, each contract by its own sd
+    assert abs(np.corrcoef(draws[:, 0], draws[:, 2])[0, 1]) < 0.05
+    assert draws[:, 0].std() == pytest.approx(10 * np.sqrt(MEAN_SQUARED_SCALE), rel=0.05)
 
 
 def test_the_misread_share_of_face_value_volume_carries_the_lean_twice():
