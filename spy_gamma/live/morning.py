@@ -58,7 +58,7 @@ class Morning:
         if prior.height:  # with the fit fixed, direction units sign independently: keep the target expiries' units
             key = unit_key(fit.direction_unit)
             units = with_contract_fields(prior).filter(pl.col("expiry").is_in(expiries)).select(key).unique()
-            prior = prior.filter(key.is_in(units["unit"]))
+            prior = prior.with_columns(key).join(units, on="unit", how="semi").drop("unit")
         return cls(day=day, previous_close=before, expiries=sorted(expiries),
                    positions=positions.filter(pl.col("expiry").is_in(expiries)).select(POSITION_COLUMNS),
                    chain=chain, fit=fit, prior_groups=prior, close_spot=float(chain["spot"][0]), hindsight=hindsight)

@@ -201,12 +201,14 @@ def methodology(as_of: dt.date, r: float, q: float) -> dict:
     return {
         "side": "P(customer bought) per print from a latent-class model fitted to the window's prints: quote votes "
                 "weighed by stratum (location, quote age, size match, multi-leg, auction), depth at the mid, and "
-                "each contract's book direction; the dealer flow is the expectation -(2p-1) x size "
+                "the book direction of each contract or of each strike across expiries (the data choose); the "
+                "dealer flow is the expectation -(2p-1) x size "
                 "(docs/METHODOLOGY.md)",
         "open_close": "opening volume from the day-over-day open-interest change, (V + dOI)/2, allocated to prints",
         "positions": "start inventory from the open interest at the window start (uniform over the feasible "
                      "interval) plus the window's expected dealer flow, kept within open interest",
-        "uncertainty": "p05/p50/p95 over 200 draws of the positions (signing model's posterior, start inventory)",
+        "uncertainty": "p05/p50/p95 over 200 draws of the positions (signing model's posterior, start inventory, "
+                       "priors on the votes the data could not calibrate, a book lean per right)",
         "greeks": f"BSM, r={r}, carry from each expiry's put-call-parity forward (q={q} where none), ACT/365 to the "
                   "session close; vols from fresh out-of-the-money closing marks, SVI-fitted per expiry",
         "gex_units": "dealer $ delta change per 1% spot move: position x 100 x gamma x S^2 x 0.01",
