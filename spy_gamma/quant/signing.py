@@ -232,9 +232,8 @@ class SigningModel:
         self.unit, self.contract = _run_ids(groups["unit"]), _run_ids(groups["ticker"])
         self.starts, self.contract_starts = _run_starts(self.unit), _run_starts(self.contract)
         self.unit_of_contract = self.unit[self.contract_starts]
-        self.cd = (groups.select(pl.struct("unit", "date").rank("dense") - 1).to_series()).to_numpy().astype(np.int64)
-        self.unit_of_cd = np.zeros(int(self.cd.max()) + 1 if self.cd.size else 0, dtype=np.int64)
-        self.unit_of_cd[self.cd] = self.unit
+        self.by_unit = _Pairing.of(groups, "unit", self.unit)
+        self.by_contract = self.by_unit if unit == "contract" else _Pairing.of(groups, "ticker", self.contract)
         self.tickers = groups["ticker"].gather(self.contract_starts).to_list()
         self.unit_keys = groups["unit"].gather(self.contract_starts).to_list()
         self.strata = sorted(set(groups["stratum"].to_list()) - {""} | {REFERENCE_STRATUM})
@@ -263,8 +262,8 @@ class SigningModel:
     # --- fitting -------------------------------------------------------------------------------------------
     def fit(self) -> SigningFit:
         """Reliabilities and the spread of book directions by the method of moments, on vote pairs from
-        different days of one direction unit (a contract, or a strike across expiries), with bootstrap standard
-        errors over units.
+        different days: the spread within one direction unit (a contract, or a strike across expiries), the
+        reliabilities within one contract; bootstrap standard errors over units (contracts).
 
         Given its book direction mu, two prints of a unit vote independently, so the covariance of their
         (centred) votes is r_i r_j Var(2 mu - 1), r = 2a - 1. A stratum's reliability relative to the reference
@@ -277,7 +276,9 @@ class SigningModel:
         James-Stein); without a reference covariance MIN_Z standard errors above zero nothing is identified and
         the model is the quote rule.
         """
-        reference, others, depth = self._vote_covariances()
+        reference, others, depth = self._vote_covariances(self.by_unit)
+        if self.by_contract is not self.by_unit:  # reliabilities where prints share a direction by construction
+            _, others, depth = self._vote_covariances(self.by_contract)
         identified = bool(reference.estimate > MIN_Z * reference.error)
         strata_r = np.array([o.shrunk(1.0) if identified and kind != "multileg" else 1.0
                              for o, kind in zip(others, self.strata_kind)])
@@ -305,20 +306,25 @@ class SigningModel:
     def _is_reference(self) -> np.ndarray:
         return (self.stratum >= 0) & self.reference[np.maximum(self.stratum, 0)]
 
-    def _vote_covariances(self) -> tuple[_Ratio, list[_Ratio], _Ratio]:
-        """Cross-day vote covariances within direction units: the reference's own, and each stratum's (and the
-        depth signal's) relative to the reference's in the very same units (so strata traded in other kinds of
-        contracts compare on like terms), each with a Poisson-bootstrap standard error over units."""
-        weights = np.random.default_rng(BOOTSTRAP_SEED).poisson(1.0, (BOOTSTRAP_DRAWS, self.starts.size))
+    def _vote_covariances(self, pairing: _Pairing) -> tuple[_Ratio, list[_Ratio], _Ratio]:
+        """Cross-day vote covariances within the pairing's owners (direction units, or contracts): the
+        reference's own, and each stratum's (and the depth signal's) relative to the reference's in the very same
+        owners (so strata traded in other kinds of contracts compare on like terms), each with a Poisson-bootstrap
+        standard error over owners.
+
+        A strike pools expiries whose directions may differ in part; a stratum that trades in other expiries than
+        the reference prints would then covary less with them for that reason alone, so :meth:`fit` calibrates
+        reliabilities within contracts and uses the strike only for the direction."""
+        weights = np.random.default_rng(BOOTSTRAP_SEED).poisson(1.0, (BOOTSTRAP_DRAWS, pairing.owners))
         quote, depth = self.votes[:, 0].astype(np.float64), self.votes[:, 1].astype(np.float64)
         is_reference = self._is_reference()
-        ref_days = self._day_sums(is_reference, self._centred(is_reference, quote))
-        ref_products, ref_pairs = self._cross_day(ref_days, ref_days)
+        ref_days = pairing.day_sums(is_reference, self._centred(is_reference, quote), self.counts)
+        ref_products, ref_pairs = pairing.cross_day(ref_days, ref_days)
         reference = _Ratio.of(ref_products, ref_pairs, weights)
         ref_mean = np.divide(ref_products, ref_pairs, out=np.zeros_like(ref_products), where=ref_pairs > 0)
 
         def against_reference(mask: np.ndarray, vote: np.ndarray) -> _Ratio:
-            products, pairs = self._cross_day(self._day_sums(mask, self._centred(mask, vote)), ref_days)
+            products, pairs = pairing.cross_day(pairing.day_sums(mask, self._centred(mask, vote), self.counts), ref_days)
             return _Ratio.of(products, pairs * ref_mean, weights)
 
         others = [against_reference(self.stratum == index, quote) for index in range(len(self.strata))]
@@ -328,24 +334,6 @@ class SigningModel:
         """Votes minus their (count-weighted) mean over ``mask``."""
         total = self.counts[mask].sum()
         return vote - (float((vote * self.counts)[mask].sum() / total) if total else 0.0)
-
-    def _day_sums(self, mask: np.ndarray, vote: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per unit-day: the sum of the selected votes and their number."""
-        size = self.unit_of_cd.size
-        return (np.bincount(self.cd[mask], (vote * self.counts)[mask], minlength=size),
-                np.bincount(self.cd[mask], self.counts[mask], minlength=size))
-
-    def _cross_day(self, a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
-        """Per unit: the sum of vote products and the number of pairs over pairs from different days."""
-        n = self.starts.size
-
-        def per_unit(values: np.ndarray) -> np.ndarray:
-            return np.bincount(self.unit_of_cd, values, minlength=n)
-
-        (a_sum, a_count), (b_sum, b_count) = a, b
-        products = per_unit(a_sum) * per_unit(b_sum) - per_unit(a_sum * b_sum)
-        pairs = per_unit(a_count) * per_unit(b_count) - per_unit(a_count * b_count)
-        return products, pairs
 
     # --- posteriors ----------------------------------------------------------------------------------------
     def likelihoods(self) -> tuple[np.ndarray, np.ndarray]:
@@ -466,6 +454,39 @@ class SigningModel:
         left out (the draws take them right or wrong whole)."""
         squares = self.size_square_sum - np.where(blocks, self.size_max ** 2, 0.0)
         return self._per_contract(np.where(face, FACE_VALUE_VARIANCE * squares * self.dealer ** 2, 0.0))
+
+
+@dataclass(frozen=True)
+class _Pairing:
+    """Groups by (owner, day) for cross-day vote pairs: ``day`` per group, the owner of each day id."""
+
+    day: np.ndarray
+    owner_of_day: np.ndarray
+    owners: int
+
+    @classmethod
+    def of(cls, groups: pl.DataFrame, owner_column: str, owner: np.ndarray) -> _Pairing:
+        day = (groups.select(pl.struct(owner_column, "date").rank("dense") - 1).to_series()).to_numpy().astype(np.int64)
+        owner_of_day = np.zeros(int(day.max()) + 1 if day.size else 0, dtype=np.int64)
+        owner_of_day[day] = owner
+        return cls(day, owner_of_day, int(owner.max()) + 1 if owner.size else 0)
+
+    def day_sums(self, mask: np.ndarray, vote: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per owner-day: the sum of the selected votes and their number."""
+        size = self.owner_of_day.size
+        return (np.bincount(self.day[mask], (vote * counts)[mask], minlength=size),
+                np.bincount(self.day[mask], counts[mask], minlength=size))
+
+    def cross_day(self, a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
+        """Per owner: the sum of vote products and the number of pairs over pairs from different days."""
+
+        def per_owner(values: np.ndarray) -> np.ndarray:
+            return np.bincount(self.owner_of_day, values, minlength=self.owners)
+
+        (a_sum, a_count), (b_sum, b_count) = a, b
+        products = per_owner(a_sum) * per_owner(b_sum) - per_owner(a_sum * b_sum)
+        pairs = per_owner(a_count) * per_owner(b_count) - per_owner(a_count * b_count)
+        return products, pairs
 
 
 @dataclass(frozen=True)

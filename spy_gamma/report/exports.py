@@ -138,9 +138,10 @@ def write_pngs(figures: dict[str, go.Figure], output_dir: Path) -> dict[str, Pat
         {"fig": fig, "path": str(staged[name]), "opts": {"format": "png", **PNG_SIZE}}
         for name, fig in figures.items()
     ]
-    errors = _render(kaleido, jobs, {} if _PNG_SESSION["open"] else {"kopts": _kaleido_options(browser)})
-    if errors:  # kaleido can race its own page load under load ("kaleido_scopes is not defined"): once more, afresh
-        errors = _render(kaleido, jobs, {"kopts": _kaleido_options(browser)})
+    session = {} if _PNG_SESSION["open"] else {"kopts": _kaleido_options(browser)}
+    errors = _render(kaleido, jobs, session)
+    if errors:  # kaleido can race its own page load under load ("kaleido_scopes is not defined"): once more
+        errors = _render(kaleido, jobs, session)
     if errors:
         log.warning("PNG export skipped: kaleido with %s failed (%s).", browser, errors[0])
     written = {}

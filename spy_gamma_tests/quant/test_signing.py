@@ -24,14 +24,15 @@ DAYS = 4
 def tape(sides: np.ndarray, contract: np.ndarray, where: np.ndarray, *, vote_right: np.ndarray | None = None,
          depth_vote: np.ndarray | None = None, size_match: np.ndarray | None = None,
          conditions: np.ndarray | None = None) -> pl.DataFrame:
-    """Paired prints over DAYS sessions: ``where`` is "touch" or "mid"; a touch print sits at the ask when its
-    quote vote is +1. The quote vote is the true side where ``vote_right``, the opposite elsewhere; at the mid the
+    """Paired prints over DAYS sessions: ``where`` is "touch", "inside" or "mid"; a touch print sits at the ask
+    when its quote vote is +1 (an inside print 2 cents below it). The quote vote is the true side where ``vote_right``, the opposite elsewhere; at the mid the
     deeper side is ``depth_vote`` (+1: the ask is deeper). ``size_match`` prints trade the size they hit."""
     n = sides.size
     vote = np.where(vote_right if vote_right is not None else True, sides, -sides)
     depth = depth_vote if depth_vote is not None else np.zeros(n, dtype=int)
     match = size_match if size_match is not None else np.zeros(n, dtype=bool)
-    price = np.where(where == "mid", (BID + ASK) / 2, np.where(vote > 0, ASK, BID))
+    touch = np.where(vote > 0, ASK, BID)
+    price = np.where(where == "mid", (BID + ASK) / 2, np.where(where == "inside", touch - 0.02 * vote, touch))
     ask_size = np.where(where == "mid", np.where(depth > 0, 50, 10), np.where(match & (vote > 0), 5, 40))
     bid_size = np.where(where == "mid", np.where(depth < 0, 50, 10), np.where(match & (vote < 0), 5, 30))
     return pl.DataFrame({
@@ -120,6 +121,25 @@ def test_a_direction_shared_by_a_strike_across_expiries_is_found_and_signs_the_m
     mid = model.sign(features).filter(pl.col("print_location") == "mid")
     assert fit.identified and fit.direction_unit == "strike"
     assert (np.where(mid["p_customer_buy"] > 0.5, 1, -1) == mid["true_side"].to_numpy()).mean() > 0.75
+
+
+def test_reliabilities_are_calibrated_within_contracts_when_a_strike_shares_the_direction():
+    # 200 strikes x 2 expiries. The first expiry (16 touch prints a contract) follows the strike's direction; the
+    # second (48 prints, nearly all inside, votes right 85% of the time) follows it on half the strikes only.
+    # Against the whole strike the inside votes covary less with the reference prints for that reason alone
+    # (calibrated per strike they would read about 0.7); within their own contracts there is no reference to
+    # discount them against, so they keep the quote rule's face value rather than a biased discount.
+    rng = np.random.default_rng(14)
+    contract = np.repeat(np.arange(400), np.where(np.arange(400) % 2 == 0, 16, 48))
+    strike_dir = 0.5 + 0.4 * rng.choice([-1, 1], 200)
+    own_dir = np.where(rng.random(200) < 0.5, strike_dir, 0.5 + 0.4 * rng.choice([-1, 1], 200))
+    direction = np.where(contract % 2 == 0, strike_dir[contract // 2], own_dir[contract // 2])
+    sides = np.where(rng.random(contract.size) < direction, 1, -1)
+    inside = (contract % 2 == 1) & (rng.random(contract.size) < 0.97)
+    right = np.where(inside, rng.random(contract.size) < 0.85, True)
+    paired = across_expiries(tape(sides, contract, np.where(inside, "inside", "touch"), vote_right=right), 2)
+    fit = SigningModel(vote_groups(vote_features(paired)), "strike").fit()
+    assert fit.identified and fit.quote_accuracy["inside|age0|plain"] >= 0.85
 
 
 def test_directions_of_single_contracts_are_not_pooled_across_expiries():
