@@ -29,7 +29,6 @@ import numpy as np
 import polars as pl
 
 from spy_gamma.quant.conditions import AUCTION, CROSS, MULTI_LEG
-from spy_gamma.quant.contracts import TICKER_PATTERN
 
 PRICE_TOLERANCE = 1e-6  # dollars: option prices live on a 0.01 grid, this only absorbs float noise
 AGE_BUCKETS_NS = (1_000_000_000, 10_000_000_000)  # quote age classes: under 1 s, under 10 s, older
@@ -53,10 +52,11 @@ FACE_VALUE_FLOWS = ["size_match_flow", "unsure_flow"]  # face-value flow outside
 # right or wrong as a whole (its error is 0 or twice its size), which a normal sum would understate.
 BLOCK_SHARE = 0.05
 BLOCK_FLOWS = "block_flows"  # per contract: the expected dealer flow of each block, drawn right or wrong
-# Per contract, what the band's book lean acts on (quant/uncertainty.py): the book-wide lean the reference votes
-# show in the contract's right (|size-weighted mean vote|), the volume the votes leave unsigned, and the volume read
-# at face value (its misread share carries the lean the other way).
-LEAN_COLUMNS = ["lean_scale", "unsigned_volume", "face_value_volume"]
+# Per contract, what the band's book lean is scaled by and acts on (quant/uncertainty.py): the reference votes' sum
+# (vote x dealer volume) and their dealer volume, whose ratio over a right, weighted as the exposures weigh each
+# contract, sets the lean's scale; the volume the votes leave unsigned; and the volume read at face value (its
+# misread share carries the lean the other way).
+LEAN_COLUMNS = ["reference_votes", "reference_volume", "unsigned_volume", "face_value_volume"]
 # Per contract: its direction unit, and the sd of its flow that comes from the unit's direction (shared by every
 # contract of the unit: the band draws it once per unit).
 DIRECTION_COLUMNS = ["direction_key", "direction_sd"]
@@ -249,7 +249,6 @@ class SigningModel:
         self.dealer = groups["p_dealer"].to_numpy().astype(np.float64)
         self.size_sum = groups["size_sum"].to_numpy().astype(np.float64)
         self.size_square_sum = groups["size_square_sum"].to_numpy().astype(np.float64)
-        self.right = groups.select(pl.col("ticker").str.extract(TICKER_PATTERN, 3).fill_null(""))["ticker"].to_numpy()
         self.size_max = (groups["size_max"].fill_null(0).to_numpy().astype(np.float64) if "size_max" in groups.columns
                          else np.zeros(groups.height))  # evidence stored before blocks were kept: no blocks
         self.reference = np.array(self.strata) == REFERENCE_STRATUM
@@ -433,19 +432,13 @@ class SigningModel:
         return {name: self._per_contract(np.where(mask, flow, 0.0)) for name, mask in zip(FACE_VALUE_FLOWS, masks)}
 
     def _lean_columns(self, face: np.ndarray, p_buy: np.ndarray) -> dict[str, np.ndarray]:
-        """Per contract, LEAN_COLUMNS: the reference votes' book lean in its right, |sum(vote w)| / sum(w) with
-        w = size x p_dealer (structural leans included: it sets a scale, not a direction), the dealer volume left
-        unsigned (size (1 - |2p - 1|) per print) and the dealer volume read at face value."""
+        """Per contract, LEAN_COLUMNS: the reference votes' sum of vote x w and of w, w = size x p_dealer (structural
+        leans included: they set a scale, not a direction), the dealer volume left unsigned (size (1 - |2p - 1|)
+        per print) and the dealer volume read at face value."""
         volume = self.size_sum * self.dealer
         reference = self._is_reference()
-        scale = np.zeros(self.groups.height)
-        for right in np.unique(self.right):
-            rows = reference & (self.right == right)
-            weight = volume[rows].sum()
-            scale[self.right == right] = abs(float((self.votes[rows, 0] * volume[rows]).sum())) / weight if weight else 0.0
-        lean_scale = np.zeros(self.contract_starts.size)
-        lean_scale[self.contract] = scale
-        return {"lean_scale": lean_scale,
+        return {"reference_votes": self._per_contract(np.where(reference, self.votes[:, 0] * volume, 0.0)),
+                "reference_volume": self._per_contract(np.where(reference, volume, 0.0)),
                 "unsigned_volume": self._per_contract(volume * (1.0 - np.abs(2 * p_buy - 1))),
                 "face_value_volume": self._per_contract(np.where(face, volume, 0.0))}
 

@@ -52,30 +52,33 @@ def position_draws(book: pl.DataFrame, n_draws: int = N_DRAWS, seed: int = 0) ->
 
     A draw takes one accuracy a of face-value votes (ACCURACY_PRIOR), reads each block (``block_flows``) right or
     wrong whole with it, gives the uncalibrated votes' flows (``size_match_flow``, ``unsure_flow``, read at face
-    value in the point estimate) one reliability each from their stated priors, adds each right's book lean
-    (:func:`_book_lean`), draws the flow's normal part with the share that comes from a direction unit's book
-    direction (``direction_sd``) common to the unit's contracts, and scales every contract's window flow by one
-    common factor, log-uniform within
-    FLOW_SCALE_SPAN either way: the signing model reads reliabilities relative to at-the-touch votes taken at face
-    value, so the scale of directional flow is what the data cannot fix (docs/METHODOLOGY.md, "what the method
-    cannot know").
+    value in the point estimate) one reliability each from their stated priors, draws the flow's normal part with
+    the share that comes from a direction unit's book direction (``direction_sd``) common to the unit's contracts,
+    and scales every contract's window flow by one common factor, log-uniform within FLOW_SCALE_SPAN either way:
+    the signing model reads reliabilities relative to at-the-touch votes taken at face value, so the scale of
+    directional flow is what the data cannot fix (docs/METHODOLOGY.md, "what the method cannot know"). Then it adds
+    each right's book lean (:func:`_book_lean`): the votes' lean read through the same draw's reliability 2a - 1
+    (votes right with probability a show only 2a - 1 of their customers' lean), at most one-way.
     """
     rng = np.random.default_rng(seed)
     n = book.height
-    start, start_sd, flow, flow_sd, size_match, unsure, lean_scale, unsigned, face_value, direction_sd = (
-        book[c].cast(pl.Float64).fill_null(0.0).to_numpy() if c in book.columns else np.zeros(n)
-        for c in NUMERIC_DRAW_COLUMNS)
+    (start, start_sd, flow, flow_sd, size_match, unsure, reference_votes, reference_volume, unsigned, face_value,
+     direction_sd) = (book[c].cast(pl.Float64).fill_null(0.0).to_numpy() if c in book.columns else np.zeros(n)
+                      for c in NUMERIC_DRAW_COLUMNS)
+    lean_scale = _lean_scale(book, reference_votes, reference_volume)
     half_width = np.sqrt(3.0) * start_sd  # a uniform with this sd
     scale = np.exp(rng.uniform(-1.0, 1.0, (n_draws, 1)) * np.log(FLOW_SCALE_SPAN))
     size_match_r = rng.uniform(*SIZE_MATCH_RELIABILITY, (n_draws, 1))
     unsure_r = rng.uniform(*UNSURE_RELIABILITY, (n_draws, 1))
     accuracy = rng.uniform(*ACCURACY_PRIOR, (n_draws, 1))
     calibrated = (flow + (size_match_r - 1.0) * size_match + (unsure_r - 1.0) * unsure
-                  + _misread_blocks(book, accuracy, rng)
-                  + _book_lean(book, rng.uniform(-1.0, 1.0, (n_draws, 2)),
-                               lean_scale * (unsigned + 2.0 * (1.0 - accuracy) * face_value)))
+                  + _misread_blocks(book, accuracy, rng))
+    reliability = 2.0 * accuracy - 1.0
+    customers_lean = np.minimum(1.0, lean_scale / np.maximum(reliability, np.finfo(float).tiny))
+    lean = _book_lean(book, rng.uniform(-1.0, 1.0, (n_draws, 2)),
+                      customers_lean * (unsigned + (1.0 - reliability) * face_value))
     own_sd = np.sqrt(np.maximum(flow_sd ** 2 - direction_sd ** 2, 0.0))
-    draws = (start + half_width * rng.uniform(-1.0, 1.0, (n_draws, n))
+    draws = (start + half_width * rng.uniform(-1.0, 1.0, (n_draws, n)) + lean
              + scale * (calibrated + own_sd * rng.standard_normal((n_draws, n))
                         + direction_sd * _shared_normals(book, n_draws, rng)))
     bound = book["open_interest"].cast(pl.Float64).fill_null(np.inf).to_numpy()
@@ -91,18 +94,37 @@ def _shared_normals(book: pl.DataFrame, n_draws: int, rng: np.random.Generator) 
     return rng.standard_normal((n_draws, int(units.max()) + 1 if units.size else 0))[:, units]
 
 
+def _lean_scale(book: pl.DataFrame, reference_votes: np.ndarray, reference_volume: np.ndarray) -> np.ndarray:
+    """Per contract, the reference votes' book lean in its right, |sum(g votes)| / sum(g volume), each contract
+    weighted by its |gamma| (1 without a ``gamma`` column): the headline figures weigh the lean where gamma sits,
+    and a right's customers may lean one way near the money and the other in the wings, which volume weights
+    would average away."""
+    weight = book["gamma"].cast(pl.Float64).fill_null(0.0).abs().to_numpy() if "gamma" in book.columns else 1.0
+    puts = _puts(book)
+    scale = np.zeros(book.height)
+    for right in (puts, ~puts):
+        volume = float((weight * reference_volume)[right].sum())
+        scale[right] = abs(float((weight * reference_votes)[right].sum())) / volume if volume > 0 else 0.0
+    return scale
+
+
+def _puts(book: pl.DataFrame) -> np.ndarray:
+    return (book["right"] == "P").to_numpy() if "right" in book.columns else np.zeros(book.height, dtype=bool)
+
+
 def _book_lean(book: pl.DataFrame, lean: np.ndarray, volume: np.ndarray) -> np.ndarray:
     """(draws x contracts) flow changes from a book lean of each right's customers: ``lean`` (draws x 2: calls,
-    puts, in [-1, 1]) times ``volume`` (draws x contracts: ``lean_scale`` x the unsigned volume plus twice the
-    misread share 1 - a of the face-value volume, a misread print's error being twice its size).
+    puts, in [-1, 1]) times ``volume`` (draws x contracts: the customers' lean, min(1, the right's votes' lean
+    (:func:`_lean_scale`) / (2a - 1)), x the unsigned volume plus twice the misread share 1 - a of the face-value
+    volume, a misread print's error being twice its size).
 
     Customers' executions share their book: prints the quotes cannot sign, and resting limits misread at the
     touch, lean with the same customers' book, across contracts, which per-print errors treat as independent. The
     tape cannot tell the lean's direction (the votes' own book-wide mean also holds where resting orders sit and
-    how stale quotes drift), so it is drawn either way, as large as the votes' book lean in that right.
+    how stale quotes drift), so it is drawn either way, as large as the customers' lean that the votes'
+    gamma-weighted book lean in that right implies.
     """
-    puts = (book["right"] == "P").to_numpy() if "right" in book.columns else np.zeros(book.height, dtype=bool)
-    return np.where(puts[None, :], lean[:, 1:2], lean[:, 0:1]) * volume
+    return np.where(_puts(book)[None, :], lean[:, 1:2], lean[:, 0:1]) * volume
 
 
 def _misread_blocks(book: pl.DataFrame, accuracy: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -79,7 +79,8 @@ def test_as_of_positions_stay_within_open_interest_and_carry_their_uncertainty()
     panel = oi([(P, D1, 0), (P, D2, 0), (P, D3, 15), (P, D4, 15), (P, AFTER, 10)])
     path = window_positions(flows(TAPE[2:]), panel, [D1, D2, D3, D4], AFTER)
     variance = pl.DataFrame({"ticker": [P["ticker"]], "dealer_flow_variance": [9.0], "size_match_flow": [-2.0],
-                             "unsure_flow": [-4.0], "lean_scale": [0.2], "unsigned_volume": [30.0],
+                             "unsure_flow": [-4.0], "reference_votes": [4.0], "reference_volume": [20.0],
+                             "unsigned_volume": [30.0],
                              "face_value_volume": [12.0], "direction_key": ["P00600000"], "direction_sd": [2.0],
                              "block_flows": [[-6.0]]})
     at = positions_at(path, D4, variance).row(0, named=True)
@@ -87,14 +88,16 @@ def test_as_of_positions_stay_within_open_interest_and_carry_their_uncertainty()
     assert at["dealer_position"] == -10 and at["clipped_to_open_interest"]
     assert at["window_flow_sd"] == pytest.approx(3.0) and at["position_sd"] == pytest.approx(3.0)
     assert (at["size_match_flow"], at["unsure_flow"], at["block_flows"]) == (-2.0, -4.0, [-6.0])  # for the band
-    assert (at["lean_scale"], at["unsigned_volume"], at["face_value_volume"]) == (0.2, 30.0, 12.0)
+    assert (at["reference_votes"], at["reference_volume"]) == (4.0, 20.0)
+    assert (at["unsigned_volume"], at["face_value_volume"]) == (30.0, 12.0)
     assert (at["direction_key"], at["direction_sd"]) == ("P00600000", 2.0)
 
 
 def test_positions_at_an_expiry_day_close_leave_the_settled_contract_out():
     path = window_positions(flows(TAPE), pl.DataFrame(), [D1, D2, D3, D4], AFTER)
     empty = pl.DataFrame(schema={"ticker": pl.String, "dealer_flow_variance": pl.Float64, "size_match_flow": pl.Float64,
-                                 "unsure_flow": pl.Float64, "lean_scale": pl.Float64, "unsigned_volume": pl.Float64,
+                                 "unsure_flow": pl.Float64, "reference_votes": pl.Float64,
+                                 "reference_volume": pl.Float64, "unsigned_volume": pl.Float64,
                                  "face_value_volume": pl.Float64, "direction_key": pl.String, "direction_sd": pl.Float64,
                                  "block_flows": pl.List(pl.Float64)})
     assert positions_at(path, D3, empty)["ticker"].to_list() == [P["ticker"]]  # C expired at D3's close

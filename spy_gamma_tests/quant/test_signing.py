@@ -244,10 +244,10 @@ def test_a_print_that_dominates_its_contract_is_a_block_drawn_whole_not_part_of_
     assert moments["dealer_flow_variance"] == pytest.approx(10 * 2 / 3, rel=0.01)
 
 
-def test_the_book_lean_the_band_draws_is_scaled_by_each_rights_reference_votes():
+def test_the_book_lean_the_band_draws_is_scaled_by_each_contracts_reference_votes():
     # One session (nothing identified). Calls: contract 0 has 4 prints at the ask, 1 at the bid and 2 at the mid,
-    # contract 1 one print at the bid; the put two at the ask; all of 5. Hand-worked: the calls' reference votes
-    # lean |4 - 2| / 6 = 1/3, the put's 2 / 2 = 1; unsigned: the 2 mid prints (10); face value: the touch prints.
+    # contract 1 one print at the bid; the put two at the ask; all of 5. Hand-worked: reference votes x size 15 of
+    # 25, -5 of 5 and 10 of 10; unsigned: the 2 mid prints (10); face value: the touch prints.
     sides = np.array([1, 1, 1, 1, -1, 1, -1, -1, 1, 1])
     contract = np.array([0, 0, 0, 0, 0, 0, 0, 1, 2, 2])
     where = np.array(["touch"] * 5 + ["mid"] * 2 + ["touch"] * 3)
@@ -257,8 +257,8 @@ def test_the_book_lean_the_band_draws_is_scaled_by_each_rights_reference_votes()
     moments = {row["ticker"]: row for row in SigningModel(vote_groups(vote_features(paired))).contract_moments()
                .iter_rows(named=True)}
     call, other_call, put = (moments[f"O:SPY251010{right}{600 + c:05d}000"] for c, right in ((0, "C"), (1, "C"), (2, "P")))
-    assert call["lean_scale"] == pytest.approx(1 / 3) and other_call["lean_scale"] == pytest.approx(1 / 3)
-    assert put["lean_scale"] == pytest.approx(1.0)
+    assert (call["reference_votes"], other_call["reference_votes"], put["reference_votes"]) == (15.0, -5.0, 10.0)
+    assert (call["reference_volume"], other_call["reference_volume"], put["reference_volume"]) == (25.0, 5.0, 10.0)
     assert call["unsigned_volume"] == pytest.approx(10.0, rel=0.01)  # mid prints at 1/2 (up to the "no direction" prior)
     assert put["unsigned_volume"] == pytest.approx(0.0, abs=1e-3)
     assert (call["face_value_volume"], other_call["face_value_volume"], put["face_value_volume"]) == (25.0, 5.0, 10.0)

@@ -66,14 +66,27 @@ def test_a_block_is_read_right_or_wrong_as_a_whole_a_quarter_of_the_time_wrong_u
 def test_a_book_lean_moves_every_contract_of_a_right_together_and_the_two_rights_apart():
     # Nothing signed; two calls and a put with unsigned volume 100, 50, 100 and a votes' book lean of 0.2.
     rows = book([(600, "C", 0, 0, 0, 0, None), (605, "C", 0, 0, 0, 0, None), (610, "P", 0, 0, 0, 0, None)])
-    rows = rows.with_columns(pl.lit(0.2).alias("lean_scale"), pl.Series("unsigned_volume", [100.0, 50.0, 100.0]))
+    rows = rows.with_columns(pl.lit(20.0).alias("reference_votes"), pl.lit(100.0).alias("reference_volume"),
+                             pl.Series("unsigned_volume", [100.0, 50.0, 100.0]))
     draws = position_draws(rows, n_draws=4000, seed=5)
     call, twin, put = draws[:, 0], draws[:, 1], draws[:, 2]
     assert np.allclose(call, 2 * twin)  # one lean for the right's customers: never averaged away across strikes
     assert abs(np.corrcoef(call, put)[0, 1]) < 0.05  # the puts' customers lean on their own
-    # the lean is uniform on [-0.2, 0.2] of the unsigned volume (times the common scale in [1/2, 2])
-    assert np.mean(call > 0) == pytest.approx(0.5, abs=0.03) and np.abs(call).max() <= 0.2 * 100 * 2 + 1e-9
-    assert np.abs(call).mean() == pytest.approx(0.2 * 100 * 0.5 * MEAN_SCALE, rel=0.05)  # E|lean| = 1/2
+    # the customers' lean is uniform on +-min(1, 0.2 / u) of the unsigned volume, u = 2a - 1 ~ U(0, 1) the draw's
+    # reliability: E min(1, s / u) = s (1 + ln(1 / s)), so E|flow| = 100 x 1/2 x 0.2 (1 + ln 5); never past one-way
+    assert np.mean(call > 0) == pytest.approx(0.5, abs=0.03) and np.abs(call).max() <= 100 + 1e-9
+    assert np.abs(call).mean() == pytest.approx(100 * 0.5 * 0.2 * (1 + math.log(5)), rel=0.05)
+
+
+def test_the_book_lean_is_scaled_by_the_votes_where_gamma_sits():
+    # Near the money (gamma 0.04) the calls' reference votes lean +10 of 50; in the wings (gamma 0.001) -100 of 100.
+    # Weighted by gamma the right leans |0.04 x 10 - 0.001 x 100| / (0.04 x 50 + 0.001 x 100) = 1/7; by volume it
+    # would be 0.6. The near contract's 100 unsigned contracts move by the customers' lean that 1/7 implies.
+    rows = book([(600, "C", 0, 0, 0, 0, None), (700, "C", 0, 0, 0, 0, None)]).with_columns(
+        pl.Series("gamma", [0.04, 0.001]), pl.Series("reference_votes", [10.0, -100.0]),
+        pl.Series("reference_volume", [50.0, 100.0]), pl.Series("unsigned_volume", [100.0, 0.0]))
+    near = position_draws(rows, n_draws=4000, seed=8)[:, 0]
+    assert np.abs(near).mean() == pytest.approx(100 * 0.5 / 7 * (1 + math.log(7)), rel=0.05)
 
 
 def test_contracts_of_one_direction_unit_draw_its_direction_together():
@@ -90,12 +103,14 @@ def test_contracts_of_one_direction_unit_draw_its_direction_together():
 
 def test_the_misread_share_of_face_value_volume_carries_the_lean_twice():
     # 90 contracts read at face value, none unsigned: a misread share 1 - a (a ~ U(1/2, 1)) is wrong, by twice
-    # its size, so the lean moves the flow by 2 (1 - a) x 90 x lean, at most 90 x 0.1 (a = 1/2), times the scale
-    rows = book([(600, "C", 0, 0, 0, 0, None)]).with_columns(pl.lit(0.1).alias("lean_scale"),
+    # its size, so the customers' lean min(1, 0.1 / u) (u = 2a - 1 ~ U(0, 1)) moves the flow by (1 - u) x 90 x it:
+    # E|flow| = 90 x 1/2 x E[min(1, s / u) (1 - u)] = 45 (s ln(1 / s) + s^2 / 2), at most 90
+    rows = book([(600, "C", 0, 0, 0, 0, None)]).with_columns(pl.lit(-1.0).alias("reference_votes"),
+                                                              pl.lit(10.0).alias("reference_volume"),
                                                               pl.lit(90.0).alias("face_value_volume"))
     draws = position_draws(rows, n_draws=4000, seed=6)[:, 0]
-    assert np.abs(draws).max() <= 90 * 0.1 * FLOW_SCALE_SPAN + 1e-9 and np.abs(draws).max() > 0.5 * 9
-    assert np.abs(draws).mean() == pytest.approx(9 * 0.5 * 0.5 * MEAN_SCALE, rel=0.05)  # E|lean|, E 2(1-a): 1/2
+    assert np.abs(draws).max() <= 90 + 1e-9 and np.abs(draws).max() > 45
+    assert np.abs(draws).mean() == pytest.approx(45 * (0.1 * math.log(10) + 0.1 ** 2 / 2), rel=0.05)
 
 
 def test_start_inventory_draws_are_uniform_over_the_feasible_interval():

@@ -208,7 +208,8 @@ def methodology(as_of: dt.date, r: float, q: float) -> dict:
         "positions": "start inventory from the open interest at the window start (uniform over the feasible "
                      "interval) plus the window's expected dealer flow, kept within open interest",
         "uncertainty": "p05/p50/p95 over 200 draws of the positions (signing model's posterior, start inventory, "
-                       "priors on the votes the data could not calibrate, a book lean per right)",
+                       "priors on the votes the data could not calibrate, a book lean per right weighted by "
+                       "gamma and read through the draw's reliability)",
         "greeks": f"BSM, r={r}, carry from each expiry's put-call-parity forward (q={q} where none), ACT/365 to the "
                   "session close; vols from fresh out-of-the-money closing marks, SVI-fitted per expiry",
         "gex_units": "dealer $ delta change per 1% spot move: position x 100 x gamma x S^2 x 0.01",
