@@ -12,25 +12,29 @@ from spy_gamma.quant.book import dealer_book
 from spy_gamma.quant.contracts import with_contract_fields
 from spy_gamma.quant.expiry_time import tte_years_expr
 from spy_gamma.quant.exposure import contract_exposures, exposures_by_strike, gamma_flip, gamma_profile, walls
-from spy_gamma.quant.signing import SigningModel
+from spy_gamma.quant.signing import SigningModel, unit_key
 from spy_gamma.quant.structure import regime
 from spy_gamma.quant.uncertainty import DRAW_COLUMNS, NUMERIC_DRAW_COLUMNS, exposure_bands, position_draws, regime_label
 
-LIVE_DRAWS = 100  # position draws per re-pricing (the batch uses 200; half keeps a step well under a second)
+LIVE_DRAWS = 100  # position draws per re-pricing (the batch uses N_DRAWS; 100 keep a step well under a second)
 BAND_GRID_EVERY = 4  # bands on every 4th profile point ($1 apart): a draw's flip is interpolated between them
 
 
 NO_FLOWS = {"ticker": pl.String, "day_flow": pl.Float64, "flow_variance": pl.Float64}
 
 
-def window_model(morning: Morning, day_groups: pl.DataFrame) -> SigningModel | None:
-    """The batch signing model over the window's earlier evidence and today's, with the morning fit's parameters
-    (``SigningModel.use``: no refit intraday); None before the first print."""
-    if not day_groups.height:
+def window_model(morning: Morning, day_groups: pl.DataFrame, touched: list[str]) -> SigningModel | None:
+    """The batch signing model over the window's earlier evidence and today's in the direction units of the
+    ``touched`` tickers (a print moves its whole unit's direction, so every contract of the unit is re-read), with
+    the morning fit's parameters (``SigningModel.use``: no refit intraday); None before the first print."""
+    key = unit_key(morning.fit.direction_unit)
+    units = day_groups.filter(pl.col("ticker").is_in(touched)).select(key).unique()
+    today = day_groups.with_columns(key).join(units, on="unit", how="semi").drop("unit")
+    if not today.height:
         return None
     prior = morning.prior_groups
-    model = SigningModel(pl.concat([prior, day_groups], how="diagonal_relaxed") if prior.height else day_groups,
-                         morning.fit.direction_unit)
+    groups = pl.concat([prior, today], how="diagonal_relaxed") if prior.height else today
+    model = SigningModel(groups.join(morning.day_classes, on=["date", "ticker"], how="left"), morning.fit.direction_unit)
     model.use(morning.fit)
     return model
 

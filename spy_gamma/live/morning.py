@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
 
 from spy_gamma.defs.partitions import window_sessions
 from spy_gamma.lake import Lake, LakeError
-from spy_gamma.quant.contracts import ticker_expr, with_contract_fields
+from spy_gamma.quant.contracts import ticker_expr
+from spy_gamma.quant.positions import DAY_CLASS_SCHEMA, day_classes
 from spy_gamma.quant.signing import BLOCK_FLOWS, FACE_VALUE_FLOWS, LEAN_COLUMNS, SigningFit, unit_key
 from spy_gamma.quant.uncertainty import DRAW_COLUMNS
-from spy_gamma.trading_calendar import previous_trading_day
+from spy_gamma.trading_calendar import next_trading_day, previous_trading_day
 
 POSITION_COLUMNS = ["ticker", "expiry", "strike", "right", "dealer_position", "open_interest", *DRAW_COLUMNS]
 LADDER_PCT, LADDER_STEP = 0.10, 0.5  # trades are subscribed on every $0.50 strike within 10% of the last close
@@ -33,6 +34,7 @@ class Morning:
     chain: pl.DataFrame  # contract_iv of the previous close
     fit: SigningFit
     prior_groups: pl.DataFrame  # vote_groups of the window's sessions before ``day``
+    day_classes: pl.DataFrame  # the window's contract-day classes (quant.positions.day_classes) the batch fit read
     close_spot: float
     hindsight: bool = False
 
@@ -54,14 +56,19 @@ class Morning:
             positions, fit_key = lake.read("dealer_positions", before), before
         fit = SigningFit.from_dict(json.loads(lake.read("signing_fit", fit_key)["fit_json"][0]))
         chain = lake.read("contract_iv", before)
-        prior = lake.read_days("vote_groups", [d for d in window_sessions(day) if d < day], missing_ok=True)
-        if prior.height:  # with the fit fixed, direction units sign independently: keep the target expiries' units
-            key = unit_key(fit.direction_unit)
-            units = with_contract_fields(prior).filter(pl.col("expiry").is_in(expiries)).select(key).unique()
-            prior = prior.with_columns(key).join(units, on="unit", how="semi").drop("unit")
-        return cls(day=day, previous_close=before, expiries=sorted(expiries),
-                   positions=positions.filter(pl.col("expiry").is_in(expiries)).select(POSITION_COLUMNS),
-                   chain=chain, fit=fit, prior_groups=prior, close_spot=float(chain["spot"][0]), hindsight=hindsight)
+        sessions = [d for d in window_sessions(day) if d < day]
+        prior = lake.read_days("vote_groups", sessions, missing_ok=True)
+        morning = cls(day=day, previous_close=before, expiries=sorted(expiries),
+                      positions=positions.filter(pl.col("expiry").is_in(expiries)).select(POSITION_COLUMNS),
+                      chain=chain, fit=fit, prior_groups=prior,
+                      day_classes=_day_classes(lake, [*sessions, day] if hindsight else sessions),
+                      close_spot=float(chain["spot"][0]), hindsight=hindsight)
+        if not prior.height:
+            return morning
+        # with the fit fixed, direction units sign independently: keep the units the feed's contracts belong to
+        key = unit_key(fit.direction_unit)
+        units = pl.DataFrame({"ticker": morning.trade_universe(lake)}).select(key).unique()
+        return replace(morning, prior_groups=prior.with_columns(key).join(units, on="unit", how="semi").drop("unit"))
 
     def trade_universe(self, lake: Lake) -> list[str]:
         """Every SPY contract of the target expiries the feed could print: those held, priced at the close or open
@@ -87,3 +94,12 @@ def target_expiries(lake: Lake, day: dt.date) -> list[dt.date]:
     except LakeError:
         chosen = lake.read("target_expiries", day)["expiry"].to_list()
     return [e for e in chosen if e >= day]
+
+
+def _day_classes(lake: Lake, sessions: list[dt.date]) -> pl.DataFrame:
+    """Each contract-day's class over ``sessions``, as the batch fit read it. Live, today is not among them (its OI
+    change is known only from tomorrow's file): today's prints stay unclassed; a hindsight replay has the file."""
+    if not sessions:
+        return pl.DataFrame(schema=DAY_CLASS_SCHEMA)
+    after = next_trading_day(sessions[-1])
+    return day_classes(lake.read_days("open_interest", [*sessions, after], missing_ok=True), sessions, after)

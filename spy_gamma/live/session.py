@@ -25,8 +25,10 @@ from spy_gamma.live.messages import bars_frame, quotes_frame, trades_frame
 from spy_gamma.live.morning import Morning
 from spy_gamma.live.quotes import QuoteRotation
 from spy_gamma.live.tape import DEFAULT_LATENESS_NS, MINUTE_NS, SessionTape
+from spy_gamma.quant.contracts import with_contract_fields
 from spy_gamma.quant.expiry_time import NEW_YORK, tte_years_expr
 from spy_gamma.quant.intraday import intraday_dealer_flow
+from spy_gamma.quant.signing import unit_key
 from spy_gamma.quant.spot import regular_session_bars
 from spy_gamma.settings import DEFAULT_DIVIDEND_YIELD, DEFAULT_RATE
 from spy_gamma.trading_calendar import session_close_ns, session_open_ns
@@ -128,8 +130,7 @@ class LiveSession:
         s = self.settings
         features = self.tape.close_through(end_ns)
         touched = features["ticker"].unique().to_list() if features.height else []
-        model = window_model(self.morning, self.tape.groups.filter(pl.col("ticker").is_in(touched))) \
-            if touched else None
+        model = window_model(self.morning, self.tape.groups, touched) if touched else None
         self._flows = _updated(self._flows, day_flows(model, self.day))
         self.positions = live_positions(self.morning, self._flows)
         spot = self.spot()
@@ -206,8 +207,10 @@ class LiveSession:
             self.step(remaining[-1])
         self.closed = True
         traded = set(self.tape.all_prints()["ticker"].to_list()) if self.tape.prints else set()
-        self.reconciliation = reconcile(self.lake, self.day, settled_at_close(self.positions, self.day),
-                                        traded - self.quotes.quoted_all_day())
+        partly_quoted = traded - self.quotes.quoted_all_day()
+        self.reconciliation = reconcile(
+            self.lake, self.day, settled_at_close(self.positions, self.day), partly_quoted,
+            _units_seen_in_part(self.lake, self.day, self.morning.expiries, partly_quoted, self.morning.fit.direction_unit))
         return self.reconciliation
 
 
@@ -217,13 +220,30 @@ def _updated(flows: pl.DataFrame, fresh: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([flows.filter(~pl.col("ticker").is_in(fresh["ticker"].to_list())), fresh])
 
 
-def reconcile(lake: Lake, day: dt.date, live_book: pl.DataFrame, partly_quoted: set[str]) -> dict:
+def _units_seen_in_part(lake: Lake, day: dt.date, expiries: list[dt.date], partly_quoted: set[str],
+                        unit: str) -> set[str]:
+    """Contracts whose direction unit (a strike across expiries) printed today in expiries the session does not
+    follow, or in contracts it quoted only in part: the batch read their direction with prints the feed does not
+    carry, or paired otherwise. (Prints the feed dropped, in a gap, are not excused: they show as differences.)"""
+    groups = lake.read_if_present("vote_groups", day)
+    if groups is None:
+        return set()
+    key = unit_key(unit)
+    unseen = (with_contract_fields(groups)
+              .filter(~pl.col("expiry").is_in(expiries) | pl.col("ticker").is_in(sorted(partly_quoted)))
+              .select(key).unique())
+    return set(groups.with_columns(key).join(unseen, on="unit", how="semi")["ticker"].to_list())
+
+
+def reconcile(lake: Lake, day: dt.date, live_book: pl.DataFrame, partly_quoted: set[str],
+              unit_partly_seen: set[str] = frozenset()) -> dict:
     """Live book at the close vs the batch run's ``dealer_positions`` for ``day`` (its target expiries), per
     contract into ``live_reconciliation``; the summary says how many contracts differ and by how much.
 
     Compared print for print: every contract except those the batch clipped to the OI published overnight (the
-    live session cannot know it) and ``partly_quoted``, contracts traded today but quoted only part of the day or
-    not at all (the 1,000-contract quote limit): their prints met no quote, or not the batch's."""
+    live session cannot know it), ``partly_quoted``, contracts traded today but quoted only part of the day or
+    not at all (the 1,000-contract quote limit): their prints met no quote, or not the batch's, and
+    ``unit_partly_seen`` (:func:`_units_seen_in_part`)."""
     batch = lake.read_if_present("dealer_positions", day)
     if batch is None:
         return {"batch_available": False, "contracts": live_book.height}
@@ -233,14 +253,16 @@ def reconcile(lake: Lake, day: dt.date, live_book: pl.DataFrame, partly_quoted: 
                                  "clipped_to_open_interest"), on="ticker", how="full", coalesce=True)
               .with_columns(pl.col("live_position", "batch_position").fill_null(0.0),
                             pl.col("clipped_to_open_interest").fill_null(False),
-                            pl.col("ticker").is_in(sorted(partly_quoted)).alias("partly_quoted"))
+                            pl.col("ticker").is_in(sorted(partly_quoted)).alias("partly_quoted"),
+                            pl.col("ticker").is_in(sorted(unit_partly_seen)).alias("unit_partly_seen"))
               .with_columns((pl.col("live_position") - pl.col("batch_position")).alias("difference")))
     lake.write("live_reconciliation", day, joined)
-    compared = joined.filter(~pl.col("clipped_to_open_interest") & ~pl.col("partly_quoted"))
+    compared = joined.filter(~pl.col("clipped_to_open_interest") & ~pl.col("partly_quoted") & ~pl.col("unit_partly_seen"))
     differences = compared["difference"].abs().to_numpy()
     return {"batch_available": True, "contracts": joined.height, "compared": compared.height,
             "clipped_in_batch": int(joined["clipped_to_open_interest"].sum()),
             "traded_partly_quoted": int(joined["partly_quoted"].sum()),
+            "unit_partly_seen": int(joined["unit_partly_seen"].sum()),
             "max_abs_difference": float(differences.max()) if differences.size else 0.0,
             "sum_abs_difference": float(differences.sum()),
             "differing": int((differences > RECONCILE_TOLERANCE).sum()),

@@ -17,6 +17,7 @@ import polars as pl
 
 from spy_gamma.quant.signing import (
     BLOCK_FLOWS,
+    DAY_CLASS,
     DIRECTION_COLUMNS,
     FACE_VALUE_FLOWS,
     LEAN_COLUMNS,
@@ -31,6 +32,7 @@ LABELS = {"BTO": "customer_buy_open", "STO": "customer_sell_open", "BTC": "custo
 START_KNOWN_FLAT = "flat"  # no open interest at the window start: nothing was open
 START_FROM_OPEN_INTEREST = "oi_feasible"  # open before the window: uniform prior over the OI-feasible interval
 START_UNKNOWN = "no_open_interest_data"  # no OI file for the window start: assumed flat, band unknown
+DAY_CLASS_SCHEMA = {"date": pl.Date, "ticker": pl.String, DAY_CLASS: pl.String}
 
 
 def contract_flows(prints: pl.DataFrame, moments: pl.DataFrame) -> pl.DataFrame:
@@ -203,10 +205,37 @@ def estimate_positions(groups: pl.DataFrame, flows: pl.DataFrame, open_interest:
 
     ``flows`` are the sessions' ``contract_flows`` (customer volumes by label); the model's re-estimated
     ``dealer_flow`` replaces each session's own, so a contract's book direction is read over the whole window.
+    Each contract-day's class (:func:`day_classes`) tells the model its opening days from its closing days.
     """
-    model, fit = fit_model(groups)
+    model, fit = fit_model(groups.join(day_classes(open_interest, days, session_after), on=["date", "ticker"],
+                                           how="left"))
     window_flows = flows.drop("dealer_flow", "dealer_flow_variance", strict=False).join(
         model.contract_day_flows(), on=["date", "ticker"], how="left").with_columns(pl.col("dealer_flow").fill_null(0.0))
     path = window_positions(window_flows, open_interest, days, session_after)
     at_close = positions_at(path, days[-1], model.contract_moments())
     return WindowPositions(at_close, path, fit)
+
+
+def day_classes(open_interest: pl.DataFrame, days: list[dt.date], session_after: dt.date) -> pl.DataFrame:
+    """``date, ticker, day_class`` for the contract-days of ``days`` whose start-of-day and next-morning OI files
+    both exist: "opening" where the contract's OI rose over the session, "closing" where it fell (a contract
+    missing from one of the two files had none there); no row otherwise (unclassed), and none on a contract's
+    expiry day, whose OI leaves the next file by expiring, not by customers closing."""
+    if open_interest.is_empty():
+        return pl.DataFrame(schema=DAY_CLASS_SCHEMA)
+    published = set(open_interest["date"].to_list())
+    sessions = [*days, session_after]
+    pairs = [(day, after) for day, after in zip(sessions[:-1], sessions[1:]) if day in published and after in published]
+    if not pairs:
+        return pl.DataFrame(schema=DAY_CLASS_SCHEMA)
+    frame = pl.DataFrame(pairs, schema={"date": pl.Date, "next": pl.Date}, orient="row")
+    oi = open_interest.select("date", "ticker", "expiry", pl.col("open_interest").cast(pl.Int64))
+    start = frame.join(oi, on="date").select("date", "ticker", "expiry", pl.col("open_interest").alias("start"))
+    close = frame.join(oi.rename({"date": "next"}), on="next").select(
+        "date", "ticker", "expiry", pl.col("open_interest").alias("close"))
+    change = pl.col("close").fill_null(0) - pl.col("start").fill_null(0)
+    return (start.join(close, on=["date", "ticker", "expiry"], how="full", coalesce=True)
+            .filter(pl.col("expiry") > pl.col("date"))
+            .select("date", "ticker", pl.when(change > 0).then(pl.lit("opening"))
+                    .when(change < 0).then(pl.lit("closing")).alias(DAY_CLASS))
+            .drop_nulls(DAY_CLASS))

@@ -11,6 +11,8 @@ Each print's customer side s is latent. Evidence about it:
   :func:`fit_model`): a unit's prints share P(buy) = mu, mu ~ Beta(alpha, beta) across units. It is what signs
   the mid prints of a strike customers kept buying, and what lets the data tell how reliable each stratum is
   relative to the others. Legs of packages (multi-leg prints) trade for the package and take no part in it.
+  mu is the direction of the unit's opening days (open interest rose); prints of closing or unclassed days share
+  it through their class's estimated link (customers close against the book they opened).
 
 Reliabilities and the spread of directions come from the method of moments on vote pairs of one contract on
 different days (see :meth:`SigningModel.fit`): fresh, plain at-the-touch votes are taken at face value (the plain
@@ -42,9 +44,12 @@ BOOTSTRAP_DRAWS, BOOTSTRAP_SEED = 200, 0  # Poisson bootstrap over contracts for
 NO_DIRECTION = 1000.0  # alpha = beta of a book-direction prior that says "no direction" (sd 0.016)
 # A vote taken at face value (the reference, or a stratum the data could not move from its prior: accuracy at or
 # above AT_FACE_VALUE) is right with an accuracy a the files cannot tell, stated as a ~ Uniform(ACCURACY_PRIOR); its
-# flow's variance is then size^2 E[4 a (1 - a)] (2/3 size^2), the misclassification the quote rule cannot show.
+# flow's variance is then size^2 E[4 a (1 - a)] (44/75 size^2), the misclassification the quote rule cannot show.
+# The prior's floor is the lowest published success of the quote rule on option trades (about 60% on modern ISE and
+# CBOE tapes, GSU 2023; 83% on CBOE in 1995, Savickas & Wilson 2003), measured over all trades, the reference's
+# cleaner subset (fresh quote, plain print at the touch) included.
 AT_FACE_VALUE = 1 - 1e-3 - 1e-9
-ACCURACY_PRIOR = (0.5, 1.0)
+ACCURACY_PRIOR = (0.6, 1.0)
 _LOW, _HIGH = ACCURACY_PRIOR
 FACE_VALUE_VARIANCE = 4 * ((_LOW + _HIGH) / 2 - (_HIGH ** 3 - _LOW ** 3) / (3 * (_HIGH - _LOW)))
 FACE_VALUE_FLOWS = ["size_match_flow", "unsure_flow"]  # face-value flow outside the reference, by the band's prior
@@ -65,6 +70,12 @@ GROUP_KEY = ["ticker", "date", "stratum", *VOTE_COLUMNS, "p_dealer"]
 # What shares a book direction: one contract, or one strike of one right across its expiries (customers who keep
 # buying a strike roll it from expiry to expiry). The data choose (fit_model); the key is read from the ticker.
 DIRECTION_UNITS = {"contract": r"^(.*)$", "strike": r"([CP]\d{8})$"}
+# A contract-day's class (optional ``day_class`` column): "opening" where its open interest rose over the session,
+# "closing" where it fell, anything else unclassed. Customers open with their book and close against it, so a unit's
+# direction mu is that of its opening days; a print of another class has P(buy) = 1/2 + link (mu - 1/2), its class's
+# link estimated from the data (DAY_CLASSES[0] is the anchor, link 1).
+DAY_CLASS = "day_class"
+DAY_CLASSES = ("opening", "closing", "unclassed")
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,7 @@ class SigningFit:
     co_movement: float
     prints: int
     direction_unit: str = "contract"
+    day_class_link: dict[str, float] | None = None  # None: one class (no open-interest evidence), link 1
 
     @property
     def book_direction_sd(self) -> float:
@@ -89,16 +101,17 @@ class SigningFit:
     @classmethod
     def from_dict(cls, values: dict) -> SigningFit:
         """The fit back from :meth:`as_dict` (e.g. the lake's ``signing_fit`` table; fits stored before direction
-        units were chosen are per contract)."""
+        units were chosen are per contract, before day classes one class)."""
         return cls(**{name: values[name] for name in ("quote_accuracy", "depth_accuracy", "alpha", "beta",
                                                       "identified", "co_movement", "prints")},
-                   direction_unit=values.get("direction_unit", "contract"))
+                   direction_unit=values.get("direction_unit", "contract"),
+                   day_class_link=values.get("day_class_link"))
 
     def as_dict(self) -> dict:
         return {"quote_accuracy": self.quote_accuracy, "depth_accuracy": self.depth_accuracy, "alpha": self.alpha,
                 "beta": self.beta, "book_direction_sd": self.book_direction_sd,
                 "identified": self.identified, "co_movement": self.co_movement, "prints": self.prints,
-                "direction_unit": self.direction_unit}
+                "direction_unit": self.direction_unit, "day_class_link": self.day_class_link}
 
 
 def vote_features(paired: pl.DataFrame) -> pl.DataFrame:
@@ -244,6 +257,12 @@ class SigningModel:
         # a leg of a package trades for the package, not with its unit's direction: it neither informs the
         # direction nor is signed by it, and its stratum is never calibrated against it (kept at face value)
         self.shares_direction = self.kind != "multileg"
+        named = (groups[DAY_CLASS].fill_null(DAY_CLASSES[-1]).to_list() if DAY_CLASS in groups.columns
+                 else [DAY_CLASSES[-1]] * groups.height)
+        self.observed_class = np.array([DAY_CLASSES.index(name) if name in DAY_CLASSES else len(DAY_CLASSES) - 1
+                                        for name in named], dtype=np.int64)
+        self.day_class = np.zeros(groups.height, dtype=np.int64)  # one class until a fit or use says otherwise
+        self.class_link = np.ones(len(DAY_CLASSES))
         self.votes = groups.select(VOTE_COLUMNS).to_numpy().astype(np.int8)
         self.counts = groups["count"].to_numpy().astype(np.float64)
         self.dealer = groups["p_dealer"].to_numpy().astype(np.float64)
@@ -273,12 +292,17 @@ class SigningModel:
         reasons of its own (where resting orders sit, say) is not mistaken for information. Each reliability
         moves from its prior only as far as its estimate stands out of its standard error (positive-part
         James-Stein); without a reference covariance MIN_Z standard errors above zero nothing is identified and
-        the model is the quote rule.
+        the model is the quote rule. With day classes (opening days among the reference prints) every covariance is
+        taken on opening days and each other class's link is its reference votes' covariance with the opening
+        days' relative to theirs, shrunk towards 0 (no link).
         """
-        reference, others, depth = self._vote_covariances(self.by_unit)
+        classed = bool((self._is_reference() & (self.observed_class == 0)).any())
+        self.day_class = self.observed_class if classed else np.zeros_like(self.observed_class)
+        reference, others, depth, links = self._vote_covariances(self.by_unit)
         if self.by_contract is not self.by_unit:  # reliabilities where prints share a direction by construction
-            _, others, depth = self._vote_covariances(self.by_contract)
+            _, others, depth, _ = self._vote_covariances(self.by_contract)
         identified = bool(reference.estimate > MIN_Z * reference.error)
+        self.class_link = np.r_[1.0, [link.shrunk(0.0) if identified else 0.0 for link in links]]
         strata_r = np.array([o.shrunk(1.0) if identified and kind != "multileg" else 1.0
                              for o, kind in zip(others, self.strata_kind)])
         self.quote_accuracy = np.where(self.reference, REFERENCE_ACCURACY, np.clip((1.0 + strata_r) / 2.0, 1e-3, 1 - 1e-3))
@@ -290,33 +314,40 @@ class SigningModel:
         return SigningFit(quote_accuracy=dict(zip(self.strata, self.quote_accuracy.round(4).tolist())),
                           depth_accuracy=round(float(self.depth_accuracy), 4), alpha=self.alpha, beta=self.beta,
                           identified=identified, co_movement=round(float(reference.estimate), 5),
-                          prints=int(self.counts.sum()), direction_unit=self.unit_name)
+                          prints=int(self.counts.sum()), direction_unit=self.unit_name,
+                          day_class_link=(dict(zip(DAY_CLASSES, self.class_link.round(6).tolist())) if classed
+                                          else None))
 
     def use(self, fit: SigningFit) -> None:
         """Take a fit's parameters instead of estimating them."""
         self.quote_accuracy = np.array([fit.quote_accuracy.get(name, REFERENCE_ACCURACY) for name in self.strata])
         self.depth_accuracy, self.alpha, self.beta = fit.depth_accuracy, fit.alpha, fit.beta
         self.directed = fit.identified
+        links = fit.day_class_link
+        self.day_class = self.observed_class if links else np.zeros_like(self.observed_class)
+        self.class_link = np.array([links[name] for name in DAY_CLASSES]) if links else np.ones(len(DAY_CLASSES))
 
     def _reference_mean_vote(self) -> float:
-        votes = self.votes[self._is_reference(), 0] * self.counts[self._is_reference()]
-        return float(votes.sum() / max(self.counts[self._is_reference()].sum(), 1.0))
+        anchor = self._is_reference() & (self.day_class == 0)
+        return float((self.votes[anchor, 0] * self.counts[anchor]).sum() / max(self.counts[anchor].sum(), 1.0))
 
     def _is_reference(self) -> np.ndarray:
         return (self.stratum >= 0) & self.reference[np.maximum(self.stratum, 0)]
 
-    def _vote_covariances(self, pairing: _Pairing) -> tuple[_Ratio, list[_Ratio], _Ratio]:
-        """Cross-day vote covariances within the pairing's owners (direction units, or contracts): the
-        reference's own, and each stratum's (and the depth signal's) relative to the reference's in the very same
-        owners (so strata traded in other kinds of contracts compare on like terms), each with a Poisson-bootstrap
-        standard error over owners.
+    def _vote_covariances(self, pairing: _Pairing) -> tuple[_Ratio, list[_Ratio], _Ratio, list[_Ratio]]:
+        """Cross-day vote covariances within the pairing's owners (direction units, or contracts), on the anchor
+        class's days: the reference's own, and each stratum's (and the depth signal's) relative to the reference's
+        in the very same owners (so strata traded in other kinds of contracts compare on like terms); and the
+        reference votes of every other day class relative to the anchor's (the classes' links); each with a
+        Poisson-bootstrap standard error over owners. Votes are centred within their class.
 
         A strike pools expiries whose directions may differ in part; a stratum that trades in other expiries than
         the reference prints would then covary less with them for that reason alone, so :meth:`fit` calibrates
         reliabilities within contracts and uses the strike only for the direction."""
         weights = np.random.default_rng(BOOTSTRAP_SEED).poisson(1.0, (BOOTSTRAP_DRAWS, pairing.owners))
         quote, depth = self.votes[:, 0].astype(np.float64), self.votes[:, 1].astype(np.float64)
-        is_reference = self._is_reference()
+        anchor = self.day_class == 0
+        is_reference = self._is_reference() & anchor
         ref_days = pairing.day_sums(is_reference, self._centred(is_reference, quote), self.counts)
         ref_products, ref_pairs = pairing.cross_day(ref_days, ref_days)
         reference = _Ratio.of(ref_products, ref_pairs, weights)
@@ -326,8 +357,10 @@ class SigningModel:
             products, pairs = pairing.cross_day(pairing.day_sums(mask, self._centred(mask, vote), self.counts), ref_days)
             return _Ratio.of(products, pairs * ref_mean, weights)
 
-        others = [against_reference(self.stratum == index, quote) for index in range(len(self.strata))]
-        return reference, others, against_reference(depth != 0, depth)
+        others = [against_reference((self.stratum == index) & anchor, quote) for index in range(len(self.strata))]
+        links = [against_reference(self._is_reference() & (self.day_class == index), quote)
+                 for index in range(1, len(DAY_CLASSES))]
+        return reference, others, against_reference((depth != 0) & anchor, depth), links
 
     def _centred(self, mask: np.ndarray, vote: np.ndarray) -> np.ndarray:
         """Votes minus their (count-weighted) mean over ``mask``."""
@@ -347,10 +380,11 @@ class SigningModel:
         an identified direction the grid is mu = 1/2 alone: each print reads its own evidence (the quote rule)."""
         plus, minus = self.likelihoods()
         grid = GRID if self.directed else np.array([0.5])
-        mu = np.where(self.shares_direction[:, None], grid[None, :], 0.5)
+        link = np.where(self.shares_direction, self.class_link[self.day_class], 0.0)
+        mu = 0.5 + link[:, None] * (grid[None, :] - 0.5)
         mixed = mu * plus[:, None] + (1 - mu) * minus[:, None]
         log_prior = (self.alpha - 1) * np.log(grid) + (self.beta - 1) * np.log1p(-grid)
-        informing = (self.counts * self.shares_direction)[:, None]
+        informing = (self.counts * (link != 0))[:, None]
         joint = np.add.reduceat(np.log(mixed) * informing, self.starts, axis=0) + log_prior[None, :]
         posterior = np.exp(joint - _logsumexp(joint, axis=1, keepdims=True))
         return posterior, mu * plus[:, None] / mixed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from spy_gamma.quant.uncertainty import N_DRAWS
+
 LEVEL_DEFINITIONS = {
     "total_gex": (
         "Total dealer GEX: sum over contracts of dealer_position x 100 x gamma x S^2 x 0.01, the $ delta "
@@ -31,7 +33,7 @@ LEVEL_DEFINITIONS = {
         "means hedging amplifies them (trending, breakout-prone)."
     ),
     "uncertainty_band": (
-        "90% band: positions are estimates, so every headline figure is recomputed over 200 draws of the dealer "
+        f"90% band: positions are estimates, so every headline figure is recomputed over {N_DRAWS} draws of the dealer "
         "book from the signing model; the band runs from the 5th to the 95th percentile (p05-p95), the headline "
         "is the median. Shaded on the charts."
     ),

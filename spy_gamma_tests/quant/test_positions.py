@@ -9,6 +9,7 @@ from spy_gamma.quant.positions import (
     START_FROM_OPEN_INTEREST,
     START_KNOWN_FLAT,
     START_UNKNOWN,
+    day_classes,
     positions_at,
     window_positions,
 )
@@ -115,3 +116,15 @@ def test_positions_do_not_depend_on_the_order_of_the_sessions():
     shuffled = flows(TAPE).sample(fraction=1.0, shuffle=True, seed=3)
     assert window_positions(shuffled, pl.DataFrame(), [D1, D2, D3, D4], AFTER).equals(
         window_positions(flows(TAPE), pl.DataFrame(), [D1, D2, D3, D4], AFTER))
+
+
+def test_a_contract_days_class_is_the_sign_of_its_open_interest_change_over_the_session():
+    # C (expires D3): 10 -> 15 -> 12 (opening, closing), then gone from D4's file by expiring on D3: no class.
+    # P: not listed on D1, 5 at D2, 3 at D3 and D4 (opening from 0, closing, flat: no class). D4's next file (AFTER)
+    # is missing: no class on D4 for anything.
+    rows = [(C, D1, 10), (C, D2, 15), (C, D3, 12), (P, D2, 5), (P, D3, 3), (P, D4, 3)]
+    classes = day_classes(oi(rows), [D1, D2, D3, D4], AFTER)
+    got = {(r["ticker"][-9:], r["date"]): r["day_class"] for r in classes.iter_rows(named=True)}
+    assert got == {("C00670000", D1): "opening", ("C00670000", D2): "closing",
+                   ("P00650000", D1): "opening", ("P00650000", D2): "closing"}
+    assert day_classes(oi(rows).clear(), [D1, D2, D3], D4).is_empty()

@@ -87,6 +87,56 @@ def test_a_contracts_direction_signs_its_mid_prints():
     assert model.fit().book_direction_sd == pytest.approx(0.4, abs=0.05)
 
 
+def opening_and_closing_market(rng: np.random.Generator, closing_follows: float):
+    """Contracts with a direction (0.5 +- 0.4) on their opening days (odd days of the month); on closing days (even)
+    customers buy with probability 1/2 + closing_follows x (direction - 1/2). 30% of prints at the mid."""
+    direction = 0.5 + 0.4 * rng.choice([-1, 1], 300)
+    contract = np.repeat(np.arange(300), 24)
+    closing = np.arange(contract.size) % DAYS % 2 == 1  # the tape's day of the month is 1 + i % DAYS
+    p_buy = 0.5 + np.where(closing, closing_follows, 1.0) * (direction[contract] - 0.5)
+    sides = np.where(rng.random(contract.size) < p_buy, 1, -1)
+    features = vote_features(tape(sides, contract, np.where(rng.random(contract.size) < 0.3, "mid", "touch")))
+    day_class = pl.when(pl.col("date").dt.day() % 2 == 0).then(pl.lit("closing")).otherwise(pl.lit("opening"))
+    return features, vote_groups(features).with_columns(day_class.alias("day_class"))
+
+
+def mid_hits(model: SigningModel, features: pl.DataFrame, closing: bool) -> float:
+    """Share of the mid prints of opening (or closing) days whose hard side is the true one."""
+    mid = model.sign(features).filter((pl.col("print_location") == "mid")
+                                      & ((pl.col("date").dt.day() % 2 == 0) == closing))
+    return float((np.where(mid["p_customer_buy"].to_numpy() > 0.5, 1, -1) == mid["true_side"].to_numpy()).mean())
+
+
+def test_closing_days_that_reverse_the_opening_direction_are_learned_and_sign_their_mid_prints_against_it():
+    features, groups = opening_and_closing_market(np.random.default_rng(11), closing_follows=-1.0)
+    model = SigningModel(groups)
+    fit = model.fit()
+    assert fit.identified and fit.day_class_link["closing"] < -0.8
+    # 90% of a contract-day's prints follow the day's side: mid prints are signed right 80%+ on both kinds of day
+    assert mid_hits(model, features, closing=False) > 0.8 and mid_hits(model, features, closing=True) > 0.8
+    # without the days' classes each contract's directions cancel over the window: nothing to sign mid prints by
+    unclassed = SigningModel(groups.drop("day_class"))
+    unclassed.fit()
+    assert mid_hits(unclassed, features, closing=True) < 0.6
+
+
+def test_closing_days_that_carry_no_direction_get_no_link_and_leave_their_mid_prints_a_coin_flip():
+    features, groups = opening_and_closing_market(np.random.default_rng(12), closing_follows=0.0)
+    model = SigningModel(groups)
+    fit = model.fit()
+    assert abs(fit.day_class_link["closing"]) < 0.15 and fit.day_class_link["unclassed"] == 0.0
+    closing_mid = model.sign(features).filter((pl.col("print_location") == "mid") & (pl.col("date").dt.day() % 2 == 0))
+    assert np.abs(closing_mid["p_customer_buy"].to_numpy() - 0.5).mean() < 0.06
+    assert mid_hits(model, features, closing=False) > 0.8
+
+
+def test_without_an_opening_day_the_classes_change_nothing():
+    features, groups = opening_and_closing_market(np.random.default_rng(13), closing_follows=1.0)
+    plain, nulls = SigningModel(groups.drop("day_class")), SigningModel(groups.with_columns(pl.lit(None, pl.String).alias("day_class")))
+    assert plain.fit() == nulls.fit() and nulls.fit().day_class_link is None
+    assert np.array_equal(plain.group_probabilities(), nulls.group_probabilities())
+
+
 def test_a_stratum_that_reverses_the_quote_rule_is_learned_from_contract_directions():
     # Size-matched prints are resting customer limit orders filled at the opposite touch: their quote vote is
     # wrong 90% of the time. The contracts' directions (from plain touch prints on other days) reveal it.
@@ -223,25 +273,25 @@ def test_a_stored_fit_signs_alike():
 
 def test_votes_taken_at_face_value_carry_the_misclassification_variance_of_the_stated_accuracy_prior():
     # One contract, 24 touch prints of 5 (all at face value: one session identifies nothing) and 6 mid prints of 5.
-    # Hand-worked: touch prints 24 x 25 x E[4a(1-a)] for a ~ U(1/2, 1) = 600 x 2/3 = 400; mid prints are coin
+    # Hand-worked: touch prints 24 x 25 x E[4a(1-a)] for a ~ U(0.6, 1) = 600 x 44/75 = 352; mid prints are coin
     # flips, 6 x 25 = 150; the "no direction" prior adds almost nothing.
     contract = np.zeros(30, dtype=int)
     sides = np.where(np.arange(30) % 3 == 0, -1, 1)
     where = np.where(np.arange(30) < 24, "touch", "mid")
     model = SigningModel(vote_groups(vote_features(tape(sides, contract, where).drop("date"))))
     assert not model.fit().identified
-    assert model.contract_moments()["dealer_flow_variance"][0] == pytest.approx(400 + 150, rel=0.01)
+    assert model.contract_moments()["dealer_flow_variance"][0] == pytest.approx(352 + 150, rel=0.01)
 
 
 def test_a_print_that_dominates_its_contract_is_a_block_drawn_whole_not_part_of_a_normal_sum():
     # One session: a 100-lot bought at the ask and ten 1-lots. Hand-worked: the 100-lot carries 10000 / 10010 of
-    # the contract's face-value variance (> 5%): a block, dealer flow -100; the 1-lots keep 2/3 x 10 of variance.
+    # the contract's face-value variance (> 5%): a block, dealer flow -100; the 1-lots keep 44/75 x 10 of variance.
     sides = np.ones(11, dtype=int)
     paired = tape(sides, np.zeros(11, dtype=int), np.full(11, "touch")).drop("date").with_columns(
         pl.Series("size", [100] + [1] * 10))
     moments = SigningModel(vote_groups(vote_features(paired))).contract_moments().row(0, named=True)
     assert moments["block_flows"] == pytest.approx([-100.0], abs=1e-3)
-    assert moments["dealer_flow_variance"] == pytest.approx(10 * 2 / 3, rel=0.01)
+    assert moments["dealer_flow_variance"] == pytest.approx(10 * 44 / 75, rel=0.01)
 
 
 def test_the_book_lean_the_band_draws_is_scaled_by_each_contracts_reference_votes():

@@ -13,6 +13,7 @@ from spy_gamma.quant.closing_vols import mark_ages, out_of_the_money
 from spy_gamma.quant.exposure import naive_oi_gex
 from spy_gamma.quant.intraday import intraday_dealer_flow
 from spy_gamma.quant.structure import strike_span
+from spy_gamma.quant.uncertainty import N_DRAWS
 from spy_gamma.report.bundle import POSITION_CSV_COLUMNS, ReportBundle
 
 GREEK_COLUMNS = ["ticker", "expiry", "strike", "right", "iv", "delta", "gamma", "vega", "theta", "vanna", "charm",
@@ -201,13 +202,14 @@ def methodology(as_of: dt.date, r: float, q: float) -> dict:
     return {
         "side": "P(customer bought) per print from a latent-class model fitted to the window's prints: quote votes "
                 "weighed by stratum (location, quote age, size match, multi-leg, auction), depth at the mid, and "
-                "the book direction of each contract or of each strike across expiries (the data choose); the "
+                "the book direction of each contract or of each strike across expiries (the data choose), read on "
+                "its opening days (OI rose) and linked to closing days as far as the data show; the "
                 "dealer flow is the expectation -(2p-1) x size "
                 "(docs/METHODOLOGY.md)",
         "open_close": "opening volume from the day-over-day open-interest change, (V + dOI)/2, allocated to prints",
         "positions": "start inventory from the open interest at the window start (uniform over the feasible "
                      "interval) plus the window's expected dealer flow, kept within open interest",
-        "uncertainty": "p05/p50/p95 over 200 draws of the positions (signing model's posterior, start inventory, "
+        "uncertainty": f"p05/p50/p95 over {N_DRAWS} draws of the positions (signing model's posterior, start inventory, "
                        "priors on the votes the data could not calibrate, a book lean per right weighted by "
                        "gamma and read through the draw's reliability)",
         "greeks": f"BSM, r={r}, carry from each expiry's put-call-parity forward (q={q} where none), ACT/365 to the "
