@@ -29,12 +29,13 @@ def window_model(morning: Morning, day_groups: pl.DataFrame, touched: list[str])
     the morning fit's parameters (``SigningModel.use``: no refit intraday); None before the first print."""
     key = unit_key(morning.fit.direction_unit)
     units = day_groups.filter(pl.col("ticker").is_in(touched)).select(key).unique()
-    today = day_groups.with_columns(key).join(units, on="unit", how="semi").drop("unit")
+    today = (day_groups.with_columns(key).join(units, on="unit", how="semi").drop("unit")
+             .join(morning.day_classes, on=["date", "ticker"], how="left"))
     if not today.height:
         return None
     prior = morning.prior_groups
-    groups = pl.concat([prior, today], how="diagonal_relaxed") if prior.height else today
-    model = SigningModel(groups.join(morning.day_classes, on=["date", "ticker"], how="left"), morning.fit.direction_unit)
+    model = SigningModel(pl.concat([prior, today], how="diagonal_relaxed") if prior.height else today,
+                         morning.fit.direction_unit)
     model.use(morning.fit)
     return model
 

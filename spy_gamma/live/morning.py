@@ -33,8 +33,8 @@ class Morning:
     positions: pl.DataFrame  # POSITION_COLUMNS
     chain: pl.DataFrame  # contract_iv of the previous close
     fit: SigningFit
-    prior_groups: pl.DataFrame  # vote_groups of the window's sessions before ``day``
-    day_classes: pl.DataFrame  # the window's contract-day classes (quant.positions.day_classes) the batch fit read
+    prior_groups: pl.DataFrame  # vote_groups of the window's sessions before ``day``, with their day classes
+    day_classes: pl.DataFrame  # today's contract-day classes (quant.positions.day_classes): only in hindsight
     close_spot: float
     hindsight: bool = False
 
@@ -57,11 +57,12 @@ class Morning:
         fit = SigningFit.from_dict(json.loads(lake.read("signing_fit", fit_key)["fit_json"][0]))
         chain = lake.read("contract_iv", before)
         sessions = [d for d in window_sessions(day) if d < day]
+        classes = _day_classes(lake, [*sessions, day] if hindsight else sessions)
         prior = lake.read_days("vote_groups", sessions, missing_ok=True)
+        prior = prior.join(classes, on=["date", "ticker"], how="left") if prior.height else prior
         morning = cls(day=day, previous_close=before, expiries=sorted(expiries),
                       positions=positions.filter(pl.col("expiry").is_in(expiries)).select(POSITION_COLUMNS),
-                      chain=chain, fit=fit, prior_groups=prior,
-                      day_classes=_day_classes(lake, [*sessions, day] if hindsight else sessions),
+                      chain=chain, fit=fit, prior_groups=prior, day_classes=classes.filter(pl.col("date") == day),
                       close_spot=float(chain["spot"][0]), hindsight=hindsight)
         if not prior.height:
             return morning

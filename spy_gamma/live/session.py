@@ -262,7 +262,7 @@ def reconcile(lake: Lake, day: dt.date, live_book: pl.DataFrame, partly_quoted: 
     return {"batch_available": True, "contracts": joined.height, "compared": compared.height,
             "clipped_in_batch": int(joined["clipped_to_open_interest"].sum()),
             "traded_partly_quoted": int(joined["partly_quoted"].sum()),
-            "unit_partly_seen": int(joined["unit_partly_seen"].sum()),
+            "unit_partly_seen": int((joined["unit_partly_seen"] & ~joined["partly_quoted"]).sum()),
             "max_abs_difference": float(differences.max()) if differences.size else 0.0,
             "sum_abs_difference": float(differences.sum()),
             "differing": int((differences > RECONCILE_TOLERANCE).sum()),

@@ -219,8 +219,9 @@ def estimate_positions(groups: pl.DataFrame, flows: pl.DataFrame, open_interest:
 def day_classes(open_interest: pl.DataFrame, days: list[dt.date], session_after: dt.date) -> pl.DataFrame:
     """``date, ticker, day_class`` for the contract-days of ``days`` whose start-of-day and next-morning OI files
     both exist: "opening" where the contract's OI rose over the session, "closing" where it fell (a contract
-    missing from one of the two files had none there); no row otherwise (unclassed), and none on a contract's
-    expiry day, whose OI leaves the next file by expiring, not by customers closing."""
+    missing from one of the two files had none there), "unclassed" where it stayed, or on the contract's expiry
+    day, whose OI leaves the next file by expiring, not by customers closing. No row where a file is missing (the
+    class is unknown)."""
     if open_interest.is_empty():
         return pl.DataFrame(schema=DAY_CLASS_SCHEMA)
     published = set(open_interest["date"].to_list())
@@ -229,13 +230,14 @@ def day_classes(open_interest: pl.DataFrame, days: list[dt.date], session_after:
     if not pairs:
         return pl.DataFrame(schema=DAY_CLASS_SCHEMA)
     frame = pl.DataFrame(pairs, schema={"date": pl.Date, "next": pl.Date}, orient="row")
-    oi = open_interest.select("date", "ticker", "expiry", pl.col("open_interest").cast(pl.Int64))
+    oi = (open_interest.select("date", "ticker", "expiry", pl.col("open_interest").cast(pl.Int64))
+          .unique(["date", "ticker"], keep="first"))
     start = frame.join(oi, on="date").select("date", "ticker", "expiry", pl.col("open_interest").alias("start"))
     close = frame.join(oi.rename({"date": "next"}), on="next").select(
         "date", "ticker", "expiry", pl.col("open_interest").alias("close"))
     change = pl.col("close").fill_null(0) - pl.col("start").fill_null(0)
+    day_class = (pl.when(pl.col("expiry") <= pl.col("date")).then(pl.lit("unclassed"))
+                 .when(change > 0).then(pl.lit("opening")).when(change < 0).then(pl.lit("closing"))
+                 .otherwise(pl.lit("unclassed")))
     return (start.join(close, on=["date", "ticker", "expiry"], how="full", coalesce=True)
-            .filter(pl.col("expiry") > pl.col("date"))
-            .select("date", "ticker", pl.when(change > 0).then(pl.lit("opening"))
-                    .when(change < 0).then(pl.lit("closing")).alias(DAY_CLASS))
-            .drop_nulls(DAY_CLASS))
+            .select("date", "ticker", day_class.alias(DAY_CLASS)))

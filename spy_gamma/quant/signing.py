@@ -71,11 +71,14 @@ GROUP_KEY = ["ticker", "date", "stratum", *VOTE_COLUMNS, "p_dealer"]
 # buying a strike roll it from expiry to expiry). The data choose (fit_model); the key is read from the ticker.
 DIRECTION_UNITS = {"contract": r"^(.*)$", "strike": r"([CP]\d{8})$"}
 # A contract-day's class (optional ``day_class`` column): "opening" where its open interest rose over the session,
-# "closing" where it fell, anything else unclassed. Customers open with their book and close against it, so a unit's
-# direction mu is that of its opening days; a print of another class has P(buy) = 1/2 + link (mu - 1/2), its class's
-# link estimated from the data (DAY_CLASSES[0] is the anchor, link 1).
+# "closing" where it fell, "unclassed" where it did neither (flat, or the contract's expiry day); null where it is not
+# known (the next OI file is not out: the as-of day, a live session). Customers open with their book and close
+# against it, so a unit's direction mu is that of its opening days; a print of another class has P(buy) = 1/2 +
+# link (mu - 1/2), its class's link estimated from the data (DAY_CLASSES[0] is the anchor, link 1), and a print of
+# unknown class the mix of the links over the window's classified prints.
 DAY_CLASS = "day_class"
-DAY_CLASSES = ("opening", "closing", "unclassed")
+DAY_CLASSES = ("opening", "closing", "unclassed", "unknown")
+ESTIMATED_CLASSES = DAY_CLASSES[1:3]  # links read from the data; "unknown" takes their mix
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,7 @@ def sign_session(paired: pl.DataFrame) -> SignedSession:
 
 
 def sign_with_fit(paired: pl.DataFrame, fit: SigningFit) -> SignedSession:
-    """Sign prints with an earlier fit's parameters (no EM): the live path's fast step between batch runs.
+    """Sign prints with an earlier fit's parameters (no refit); prints without a day class read as unknown.
 
     A stratum the fit never saw takes the quote rule's face value, as the fit's prior would.
     """
@@ -206,13 +209,20 @@ def _signed(paired: pl.DataFrame, fit: SigningFit | None) -> SignedSession:
 
 def fit_model(groups: pl.DataFrame) -> tuple[SigningModel, SigningFit]:
     """The model fitted with each DIRECTION_UNITS; the identified one whose reference co-movement stands out
-    most (in standard errors) signs, or, if none is identified, the quote rule (per contract)."""
-    candidates = []
-    for unit in DIRECTION_UNITS:
-        model = SigningModel(groups, unit)
-        candidates.append((model, model.fit()))
+    most (in standard errors) signs, or, if none is identified, the quote rule (per contract). Where ``groups``
+    have day classes and no unit is identified on their opening days (a few opening days alone may show less than
+    the whole window), the units are fitted again as one class."""
+    candidates = _fitted(groups)
     identified = [(model, fit) for model, fit in candidates if fit.identified]
+    if not identified and DAY_CLASS in groups.columns:
+        identified = [(model, fit) for model, fit in _fitted(groups.drop(DAY_CLASS)) if fit.identified]
     return max(identified, key=lambda pair: pair[0].co_movement_z) if identified else candidates[0]
+
+
+def _fitted(groups: pl.DataFrame) -> list[tuple[SigningModel, SigningFit]]:
+    """The model fitted with each DIRECTION_UNITS."""
+    models = [SigningModel(groups, unit) for unit in DIRECTION_UNITS]
+    return [(model, model.fit()) for model in models]
 
 
 def unit_key(unit: str) -> pl.Expr:
@@ -259,8 +269,7 @@ class SigningModel:
         self.shares_direction = self.kind != "multileg"
         named = (groups[DAY_CLASS].fill_null(DAY_CLASSES[-1]).to_list() if DAY_CLASS in groups.columns
                  else [DAY_CLASSES[-1]] * groups.height)
-        self.observed_class = np.array([DAY_CLASSES.index(name) if name in DAY_CLASSES else len(DAY_CLASSES) - 1
-                                        for name in named], dtype=np.int64)
+        self.observed_class = np.array([DAY_CLASSES.index(name) for name in named], dtype=np.int64)
         self.day_class = np.zeros(groups.height, dtype=np.int64)  # one class until a fit or use says otherwise
         self.class_link = np.ones(len(DAY_CLASSES))
         self.votes = groups.select(VOTE_COLUMNS).to_numpy().astype(np.int8)
@@ -302,7 +311,9 @@ class SigningModel:
         if self.by_contract is not self.by_unit:  # reliabilities where prints share a direction by construction
             _, others, depth, _ = self._vote_covariances(self.by_contract)
         identified = bool(reference.estimate > MIN_Z * reference.error)
-        self.class_link = np.r_[1.0, [link.shrunk(0.0) if identified else 0.0 for link in links]]
+        estimated = np.r_[1.0, [link.shrunk(0.0) if identified else 0.0 for link in links]]
+        shares = np.bincount(self.day_class, self.counts, minlength=len(DAY_CLASSES))[:estimated.size]
+        self.class_link = np.r_[estimated, estimated @ shares / max(shares.sum(), 1.0)]
         strata_r = np.array([o.shrunk(1.0) if identified and kind != "multileg" else 1.0
                              for o, kind in zip(others, self.strata_kind)])
         self.quote_accuracy = np.where(self.reference, REFERENCE_ACCURACY, np.clip((1.0 + strata_r) / 2.0, 1e-3, 1 - 1e-3))
@@ -325,7 +336,8 @@ class SigningModel:
         self.directed = fit.identified
         links = fit.day_class_link
         self.day_class = self.observed_class if links else np.zeros_like(self.observed_class)
-        self.class_link = np.array([links[name] for name in DAY_CLASSES]) if links else np.ones(len(DAY_CLASSES))
+        self.class_link = (np.array([links.get(name, 0.0) for name in DAY_CLASSES]) if links
+                           else np.ones(len(DAY_CLASSES)))
 
     def _reference_mean_vote(self) -> float:
         anchor = self._is_reference() & (self.day_class == 0)
@@ -358,8 +370,8 @@ class SigningModel:
             return _Ratio.of(products, pairs * ref_mean, weights)
 
         others = [against_reference((self.stratum == index) & anchor, quote) for index in range(len(self.strata))]
-        links = [against_reference(self._is_reference() & (self.day_class == index), quote)
-                 for index in range(1, len(DAY_CLASSES))]
+        links = [against_reference(self._is_reference() & (self.day_class == DAY_CLASSES.index(name)), quote)
+                 for name in ESTIMATED_CLASSES]
         return reference, others, against_reference((depth != 0) & anchor, depth), links
 
     def _centred(self, mask: np.ndarray, vote: np.ndarray) -> np.ndarray:
@@ -414,8 +426,9 @@ class SigningModel:
 
         Given the direction the prints are independent: mean_g = -sum(size (2 p_g - 1) q), var_g = sum(size^2
         (q - (2 p_g - 1)^2 q^2)); over the direction's posterior (its unit's), var = E[var_g] + Var[mean_g].
-        Var[mean_g] is the part the unit's contracts share (``direction_sd``, with ``direction_key``). Votes taken
-        at face value add their misclassification variance under the stated accuracy prior (FACE_VALUE_VARIANCE).
+        Var[mean_g] comes from the direction the unit's contracts share (``direction_key``); ``direction_sd`` is
+        the contract's signed loading on it (:meth:`_direction_loading`). Votes taken at face value add their
+        misclassification variance under the stated accuracy prior (FACE_VALUE_VARIANCE).
         """
         posterior, conditional = self._posterior_and_conditional()
         side = 2 * conditional - 1
@@ -430,9 +443,19 @@ class SigningModel:
         variance = (posterior * var_g).sum(axis=1) + direction_variance + self._face_value_variance(face, blocks)
         moments = pl.DataFrame({"ticker": self.tickers, "dealer_flow": mean,
                                 "dealer_flow_variance": np.maximum(variance, 0.0),
-                                "direction_key": self.unit_keys, "direction_sd": np.sqrt(direction_variance),
+                                "direction_key": self.unit_keys, "direction_sd": self._direction_loading(posterior, mean_g),
                                 **self._face_value_flows(face, p_buy), **self._lean_columns(face, p_buy)})
         return moments.join(self._blocks(blocks, p_buy), on="ticker", how="left")
+
+    def _direction_loading(self, posterior: np.ndarray, mean_g: np.ndarray) -> np.ndarray:
+        """Per contract, cov(mean_g, mu) / sd(mu) over its unit's posterior: how its flow moves with one sd of the
+        unit's direction, signed (a contract read mostly on closing days that reverse the book moves against its
+        unit's opening-day contracts); its square is at most the flow's direction variance."""
+        grid = GRID if self.directed else np.array([0.5])
+        mu_mean = posterior @ grid
+        mu_sd = np.sqrt(np.maximum(posterior @ grid ** 2 - mu_mean ** 2, 0.0))
+        covariance = (posterior * mean_g * (grid[None, :] - mu_mean[:, None])).sum(axis=1)
+        return np.divide(covariance, mu_sd, out=np.zeros_like(covariance), where=mu_sd > 0)
 
     def _per_contract(self, values: np.ndarray) -> np.ndarray:
         """Sums of per-group values by contract (in ``self.tickers`` order)."""

@@ -119,12 +119,13 @@ def test_positions_do_not_depend_on_the_order_of_the_sessions():
 
 
 def test_a_contract_days_class_is_the_sign_of_its_open_interest_change_over_the_session():
-    # C (expires D3): 10 -> 15 -> 12 (opening, closing), then gone from D4's file by expiring on D3: no class.
-    # P: not listed on D1, 5 at D2, 3 at D3 and D4 (opening from 0, closing, flat: no class). D4's next file (AFTER)
-    # is missing: no class on D4 for anything.
-    rows = [(C, D1, 10), (C, D2, 15), (C, D3, 12), (P, D2, 5), (P, D3, 3), (P, D4, 3)]
+    # C (expires D3): 10 -> 15 -> 12 (opening, closing), then gone from D4's file by expiring on D3: unclassed, not
+    # closing. P: not listed on D1, 5 at D2, 3 at D3 and D4 (opening from 0, closing, flat: unclassed). D4's next
+    # file (AFTER) is missing: no row on D4 (unknown). A row repeated in a file counts once.
+    rows = [(C, D1, 10), (C, D2, 15), (C, D2, 15), (C, D3, 12), (P, D2, 5), (P, D3, 3), (P, D4, 3)]
     classes = day_classes(oi(rows), [D1, D2, D3, D4], AFTER)
     got = {(r["ticker"][-9:], r["date"]): r["day_class"] for r in classes.iter_rows(named=True)}
-    assert got == {("C00670000", D1): "opening", ("C00670000", D2): "closing",
-                   ("P00650000", D1): "opening", ("P00650000", D2): "closing"}
+    assert classes.height == len(got) == 6
+    assert got == {("C00670000", D1): "opening", ("C00670000", D2): "closing", ("C00670000", D3): "unclassed",
+                   ("P00650000", D1): "opening", ("P00650000", D2): "closing", ("P00650000", D3): "unclassed"}
     assert day_classes(oi(rows).clear(), [D1, D2, D3], D4).is_empty()

@@ -112,6 +112,9 @@ def test_closing_days_that_reverse_the_opening_direction_are_learned_and_sign_th
     model = SigningModel(groups)
     fit = model.fit()
     assert fit.identified and fit.day_class_link["closing"] < -0.8
+    # a print whose day is not known yet (live, or before the next OI file) takes the links' mix: half the window's
+    # prints are on opening days, half on closing days
+    assert fit.day_class_link["unknown"] == pytest.approx((1 + fit.day_class_link["closing"]) / 2, abs=1e-5)
     # 90% of a contract-day's prints follow the day's side: mid prints are signed right 80%+ on both kinds of day
     assert mid_hits(model, features, closing=False) > 0.8 and mid_hits(model, features, closing=True) > 0.8
     # without the days' classes each contract's directions cancel over the window: nothing to sign mid prints by
@@ -128,6 +131,17 @@ def test_closing_days_that_carry_no_direction_get_no_link_and_leave_their_mid_pr
     closing_mid = model.sign(features).filter((pl.col("print_location") == "mid") & (pl.col("date").dt.day() % 2 == 0))
     assert np.abs(closing_mid["p_customer_buy"].to_numpy() - 0.5).mean() < 0.06
     assert mid_hits(model, features, closing=False) > 0.8
+
+
+def test_a_window_whose_opening_days_alone_identify_nothing_is_fitted_as_one_class():
+    # Every day shares the direction, but the OI files mark a single contract-day "opening" and all others
+    # "closing": opening days alone give no cross-day pair, the whole window identifies the direction.
+    features, groups = opening_and_closing_market(np.random.default_rng(14), closing_follows=1.0)
+    first = (pl.col("ticker") == groups["ticker"].min()) & (pl.col("date").dt.day() == 1)
+    model, fit = fit_model(groups.with_columns(pl.when(first).then(pl.lit("opening")).otherwise(pl.lit("closing"))
+                                               .alias("day_class")))
+    assert fit.identified and fit.day_class_link is None
+    assert mid_hits(model, features, closing=True) > 0.8
 
 
 def test_without_an_opening_day_the_classes_change_nothing():
@@ -328,7 +342,13 @@ def test_the_share_of_a_flow_that_comes_from_its_units_direction_is_reported_for
     sd_mu = np.sqrt((weight * grid ** 2).sum() - (weight * grid).sum() ** 2)
     moments = model.contract_moments().sort("ticker")
     assert moments["direction_key"].to_list() == ["C00600000", "C00600000"]
-    assert moments["direction_sd"].to_list() == pytest.approx([2 * 40 * sd_mu, 2 * 20 * sd_mu], rel=1e-9)
+    # signed: one sd more buying is a dealer sale of 2 V sd(mu) in each contract
+    assert moments["direction_sd"].to_list() == pytest.approx([-2 * 40 * sd_mu, -2 * 20 * sd_mu], rel=1e-9)
     assert (moments["dealer_flow_variance"] >= moments["direction_sd"] ** 2).all()
+    # the second expiry traded only on closing days that reverse the book (link -1): it loads the other way
+    model.day_class = np.where(model.groups["ticker"].str.contains("251011").to_numpy(), 1, 0)
+    model.class_link = np.array([1.0, -1.0, 0.0, 1.0])
+    reversed_second = model.contract_moments().sort("ticker")["direction_sd"].to_list()
+    assert reversed_second == pytest.approx([-2 * 40 * sd_mu, 2 * 20 * sd_mu], rel=1e-9)
     model.directed = False  # unidentified: no direction, nothing shared
     assert (model.contract_moments()["direction_sd"] == 0).all()
