@@ -12,7 +12,7 @@ from spy_gamma.quant.book import dealer_book
 from spy_gamma.quant.contracts import with_contract_fields
 from spy_gamma.quant.expiry_time import tte_years_expr
 from spy_gamma.quant.exposure import contract_exposures, exposures_by_strike, gamma_flip, gamma_profile, walls
-from spy_gamma.quant.signing import SigningModel, unit_key
+from spy_gamma.quant.signing import SigningModel, in_units_of
 from spy_gamma.quant.structure import regime
 from spy_gamma.quant.uncertainty import DRAW_COLUMNS, NUMERIC_DRAW_COLUMNS, exposure_bands, position_draws, regime_label
 
@@ -27,9 +27,7 @@ def window_model(morning: Morning, day_groups: pl.DataFrame, touched: list[str])
     """The batch signing model over the window's earlier evidence and today's in the direction units of the
     ``touched`` tickers (a print moves its whole unit's direction, so every contract of the unit is re-read), with
     the morning fit's parameters (``SigningModel.use``: no refit intraday); None before the first print."""
-    key = unit_key(morning.fit.direction_unit)
-    units = day_groups.filter(pl.col("ticker").is_in(touched)).select(key).unique()
-    today = (day_groups.with_columns(key).join(units, on="unit", how="semi").drop("unit")
+    today = (in_units_of(day_groups, day_groups.filter(pl.col("ticker").is_in(touched)), morning.fit.direction_unit)
              .join(morning.day_classes, on=["date", "ticker"], how="left"))
     if not today.height:
         return None

@@ -15,7 +15,7 @@ from spy_gamma.defs.partitions import window_sessions
 from spy_gamma.lake import Lake, LakeError
 from spy_gamma.quant.contracts import ticker_expr
 from spy_gamma.quant.positions import DAY_CLASS_SCHEMA, day_classes
-from spy_gamma.quant.signing import BLOCK_FLOWS, FACE_VALUE_FLOWS, LEAN_COLUMNS, SigningFit, unit_key
+from spy_gamma.quant.signing import BLOCK_FLOWS, FACE_VALUE_FLOWS, LEAN_COLUMNS, SigningFit, in_units_of
 from spy_gamma.quant.uncertainty import DRAW_COLUMNS
 from spy_gamma.trading_calendar import next_trading_day, previous_trading_day
 
@@ -67,9 +67,8 @@ class Morning:
         if not prior.height:
             return morning
         # with the fit fixed, direction units sign independently: keep the units the feed's contracts belong to
-        key = unit_key(fit.direction_unit)
-        units = pl.DataFrame({"ticker": morning.trade_universe(lake)}).select(key).unique()
-        return replace(morning, prior_groups=prior.with_columns(key).join(units, on="unit", how="semi").drop("unit"))
+        universe = pl.DataFrame({"ticker": morning.trade_universe(lake)})
+        return replace(morning, prior_groups=in_units_of(prior, universe, fit.direction_unit))
 
     def trade_universe(self, lake: Lake) -> list[str]:
         """Every SPY contract of the target expiries the feed could print: those held, priced at the close or open
@@ -99,7 +98,8 @@ def target_expiries(lake: Lake, day: dt.date) -> list[dt.date]:
 
 def _day_classes(lake: Lake, sessions: list[dt.date]) -> pl.DataFrame:
     """Each contract-day's class over ``sessions``, as the batch fit read it. Live, today is not among them (its OI
-    change is known only from tomorrow's file): today's prints stay unclassed; a hindsight replay has the file."""
+    change is known only from tomorrow's file): today's prints are of unknown class; a hindsight replay has the
+    file."""
     if not sessions:
         return pl.DataFrame(schema=DAY_CLASS_SCHEMA)
     after = next_trading_day(sessions[-1])

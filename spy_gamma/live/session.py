@@ -28,7 +28,7 @@ from spy_gamma.live.tape import DEFAULT_LATENESS_NS, MINUTE_NS, SessionTape
 from spy_gamma.quant.contracts import with_contract_fields
 from spy_gamma.quant.expiry_time import NEW_YORK, tte_years_expr
 from spy_gamma.quant.intraday import intraday_dealer_flow
-from spy_gamma.quant.signing import unit_key
+from spy_gamma.quant.signing import in_units_of
 from spy_gamma.quant.spot import regular_session_bars
 from spy_gamma.settings import DEFAULT_DIVIDEND_YIELD, DEFAULT_RATE
 from spy_gamma.trading_calendar import session_close_ns, session_open_ns
@@ -228,15 +228,13 @@ def _units_seen_in_part(lake: Lake, day: dt.date, expiries: list[dt.date], partl
     groups = lake.read_if_present("vote_groups", day)
     if groups is None:
         return set()
-    key = unit_key(unit)
-    unseen = (with_contract_fields(groups)
-              .filter(~pl.col("expiry").is_in(expiries) | pl.col("ticker").is_in(sorted(partly_quoted)))
-              .select(key).unique())
-    return set(groups.with_columns(key).join(unseen, on="unit", how="semi")["ticker"].to_list())
+    unseen = with_contract_fields(groups).filter(~pl.col("expiry").is_in(expiries)
+                                                 | pl.col("ticker").is_in(sorted(partly_quoted)))
+    return set(in_units_of(groups, unseen, unit)["ticker"].to_list())
 
 
 def reconcile(lake: Lake, day: dt.date, live_book: pl.DataFrame, partly_quoted: set[str],
-              unit_partly_seen: set[str] = frozenset()) -> dict:
+              unit_partly_seen: set[str]) -> dict:
     """Live book at the close vs the batch run's ``dealer_positions`` for ``day`` (its target expiries), per
     contract into ``live_reconciliation``; the summary says how many contracts differ and by how much.
 

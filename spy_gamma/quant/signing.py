@@ -12,7 +12,8 @@ Each print's customer side s is latent. Evidence about it:
   the mid prints of a strike customers kept buying, and what lets the data tell how reliable each stratum is
   relative to the others. Legs of packages (multi-leg prints) trade for the package and take no part in it.
   mu is the direction of the unit's opening days (open interest rose); prints of closing or unclassed days share
-  it through their class's estimated link (customers close against the book they opened).
+  it through their class's estimated link (customers close against the book they opened), prints of days not yet
+  classed through the links' mix.
 
 Reliabilities and the spread of directions come from the method of moments on vote pairs of one contract on
 different days (see :meth:`SigningModel.fit`): fresh, plain at-the-touch votes are taken at face value (the plain
@@ -62,8 +63,8 @@ BLOCK_FLOWS = "block_flows"  # per contract: the expected dealer flow of each bl
 # contract, sets the lean's scale; the volume the votes leave unsigned; and the volume read at face value (its
 # misread share carries the lean the other way).
 LEAN_COLUMNS = ["reference_votes", "reference_volume", "unsigned_volume", "face_value_volume"]
-# Per contract: its direction unit, and the sd of its flow that comes from the unit's direction (shared by every
-# contract of the unit: the band draws it once per unit).
+# Per contract: its direction unit, and its flow's signed loading on the unit's direction (the band draws the
+# direction once per unit).
 DIRECTION_COLUMNS = ["direction_key", "direction_sd"]
 UNDECIDED_EDGE = 0.1  # |P(buy) - 1/2| below this: the hard label is "unknown" (0)
 GROUP_KEY = ["ticker", "date", "stratum", *VOTE_COLUMNS, "p_dealer"]
@@ -230,6 +231,12 @@ def unit_key(unit: str) -> pl.Expr:
     return pl.col("ticker").str.extract(DIRECTION_UNITS[unit], 1).fill_null(pl.col("ticker")).alias("unit")
 
 
+def in_units_of(frame: pl.DataFrame, tickers: pl.DataFrame, unit: str) -> pl.DataFrame:
+    """The rows of ``frame`` whose direction unit (DIRECTION_UNITS ``unit``) holds one of ``tickers``' contracts."""
+    key = unit_key(unit)
+    return frame.with_columns(key).join(tickers.select(key).unique(), on="unit", how="semi").drop("unit")
+
+
 def with_side(prints: pl.DataFrame) -> pl.DataFrame:
     """Hard label, its confidence, the evidence behind it, and the expected dealer flow from ``p_customer_buy``."""
     p = pl.col("p_customer_buy")
@@ -302,8 +309,8 @@ class SigningModel:
         moves from its prior only as far as its estimate stands out of its standard error (positive-part
         James-Stein); without a reference covariance MIN_Z standard errors above zero nothing is identified and
         the model is the quote rule. With day classes (opening days among the reference prints) every covariance is
-        taken on opening days and each other class's link is its reference votes' covariance with the opening
-        days' relative to theirs, shrunk towards 0 (no link).
+        taken on opening days, each other class's link is its reference votes' covariance with the opening days'
+        relative to theirs, shrunk towards 0 (no link), and the unknown class takes the links' print-weighted mix.
         """
         classed = bool((self._is_reference() & (self.observed_class == 0)).any())
         self.day_class = self.observed_class if classed else np.zeros_like(self.observed_class)
