@@ -126,6 +126,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("which", choices=["accuracy", "greeks", "pipeline", "live"])
     bench.add_argument("--json", type=Path, default=None)
     bench.add_argument("--markets", type=int, default=20, help="randomized markets for the accuracy bench")
+    bench.add_argument("--scale", type=float, default=None,
+                       help="accuracy bench: simulated volume per market (1.0 = a full OPRA day; default 0.004)")
     bench.add_argument("--days", type=int, default=2)
     bench.add_argument("--rows-per-day", type=int, default=3_000_000)
     bench.add_argument("--options", type=int, default=2_000_000, help="options for the greeks bench")
@@ -318,9 +320,9 @@ def _bench(args) -> int:
     out = args.json or Path("reports/bench") / f"{args.which}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.which == "accuracy":
-        from spy_gamma.bench.accuracy import run_accuracy_bench
+        from spy_gamma.bench.accuracy import SCALE, run_accuracy_bench
 
-        result = run_accuracy_bench(markets=args.markets, json_path=out)
+        result = run_accuracy_bench(markets=args.markets, json_path=out, scale=args.scale or SCALE)
     elif args.which == "greeks":
         from spy_gamma.bench.greeks import run_greeks_bench
 

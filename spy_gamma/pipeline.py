@@ -31,6 +31,10 @@ QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # The daily job's last tables: a session that has them all (and is not stale) is not rebuilt.
 SESSION_TABLES = ("spy_trades", "spy_quotes", "spy_spot", "open_interest", "classified_trades", "contract_flows",
                   "vote_groups", "session_quality", "contract_iv")
+# A session classified by another code version of the classify step is rebuilt (its evidence tables changed shape
+# or meaning); Dagster records the version on every materialization.
+CLASSIFIED = dg.AssetKey("classified_trades")
+CODE_VERSION_TAG = "dagster/code_version"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -98,7 +102,7 @@ class SPYPositioningPipeline:
             first_key = dt.date.fromisoformat(self._partitions(defs).get_first_partition_key())
             days = [day for day in window if day >= first_key]
             days += [after] if self._published(defs, after) else []
-            pending = days if refresh else self._pending(days, Lake(settings.data_dir))
+            pending = days if refresh else self._pending(days, Lake(settings.data_dir), _outdated(defs, instance, days))
             if pending:
                 self._execute(defs, instance, "daily_sessions", None,
                               {**tags, RANGE_START: pending[0].isoformat(), RANGE_END: pending[-1].isoformat()})
@@ -126,15 +130,16 @@ class SPYPositioningPipeline:
         return settings
 
     @staticmethod
-    def _pending(days: list[dt.date], lake: Lake) -> list[dt.date]:
-        """``days`` from the first one the lake lacks a session table for, or whose classification predates the
-        next session's open interest (it then split opens from closes without that evidence)."""
+    def _pending(days: list[dt.date], lake: Lake, outdated: set[dt.date]) -> list[dt.date]:
+        """``days`` from the first one the lake lacks a session table for, whose classification is ``outdated``
+        (another code version's), or predates the next session's open interest (it then split opens from closes
+        without that evidence)."""
         for index, day in enumerate(days):
             missing = not all(lake.exists(table, day) for table in SESSION_TABLES)
             later_oi = index + 1 < len(days) and lake.exists("open_interest", days[index + 1]) and not missing and (
                 lake.path("open_interest", days[index + 1]).stat().st_mtime
                 > lake.path("classified_trades", day).stat().st_mtime)
-            if missing or later_oi:
+            if missing or later_oi or day in outdated:
                 return days[index:]
         return []
 
@@ -201,3 +206,16 @@ def _first_failure(result: dg.ExecuteInProcessResult) -> str:
             cause = error.cause.message if error.cause else error.message
             return f"{event.step_key}: {cause.strip()}\n\n{error.to_string()}"
     return "run failed"
+
+
+def _outdated(defs: dg.Definitions, instance: dg.DagsterInstance, days: list[dt.date]) -> set[dt.date]:
+    """Days whose latest ``classified_trades`` materialization was by another code version than the current one
+    (a day never materialized through Dagster is not outdated: only what is recorded can be compared)."""
+    current = defs.resolve_asset_graph().get(CLASSIFIED).code_version
+    outdated = set()
+    for day in days:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=CLASSIFIED, asset_partitions=[day.isoformat()]), limit=1).records
+        if records and records[0].asset_materialization.tags.get(CODE_VERSION_TAG) != current:
+            outdated.add(day)
+    return outdated

@@ -147,3 +147,15 @@ def test_no_code_or_test_imports_dagsters_private_modules():
     offenders = [str(path) for folder in ("spy_gamma", "spy_gamma_tests") for path in (root / folder).rglob("*.py")
                  if private.search(path.read_text())]
     assert offenders == []
+
+
+def test_a_session_classified_by_another_code_version_is_outdated():
+    from spy_gamma.pipeline import CLASSIFIED, CODE_VERSION_TAG, _outdated
+
+    current = defs.resolve_asset_graph().get(CLASSIFIED).code_version
+    days = [dt.date(2025, 9, 15), dt.date(2025, 9, 16), dt.date(2025, 9, 17)]
+    with dg.DagsterInstance.ephemeral() as instance:
+        for day, version in ((days[0], current), (days[1], f"{current}-old")):  # the third: never materialized
+            instance.report_runless_asset_event(dg.AssetMaterialization(
+                CLASSIFIED, partition=day.isoformat(), tags={CODE_VERSION_TAG: version}))
+        assert _outdated(defs, instance, days) == {days[1]}

@@ -38,7 +38,8 @@ WORKERS = 2
 def run_accuracy_bench(markets: int = 20, json_path: Path | None = None, data_dir: Path | None = None,
                        scale: float = SCALE, workers: int = WORKERS) -> dict:
     """Simulate and analyse ``markets`` randomized markets (two at a time), score each, write JSON + Markdown."""
-    bench_dir = Path(data_dir or os.environ.get("SPY_GAMMA_DATA_DIR", "data")) / "bench" / "accuracy"
+    root = Path(data_dir or os.environ.get("SPY_GAMMA_DATA_DIR", "data")) / "bench" / "accuracy"
+    bench_dir = root / f"scale_{scale:g}"  # a market's files are its seed's at one scale
     seeds = [FIRST_SEED + i for i in range(markets)]
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         rows = list(pool.map(score_market, seeds, [bench_dir] * markets, [scale] * markets))

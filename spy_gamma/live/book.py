@@ -26,14 +26,15 @@ NO_FLOWS = {"ticker": pl.String, "day_flow": pl.Float64, "flow_variance": pl.Flo
 def window_model(morning: Morning, day_groups: pl.DataFrame, touched: list[str]) -> SigningModel | None:
     """The batch signing model over the window's earlier evidence and today's in the direction units of the
     ``touched`` tickers (a print moves its whole unit's direction, so every contract of the unit is re-read), with
-    the morning fit's parameters (``SigningModel.use``: no refit intraday); None before the first print."""
-    today = (in_units_of(day_groups, day_groups.filter(pl.col("ticker").is_in(touched)), morning.fit.direction_unit)
+    the morning fit's parameters (``SigningModel.use``: no refit intraday); None before the first print. Units
+    nothing touched are left out: with the parameters fixed, each unit's posterior is its own evidence's."""
+    unit = morning.fit.direction_unit
+    today = (in_units_of(day_groups, day_groups.filter(pl.col("ticker").is_in(touched)), unit)
              .join(morning.day_classes, on=["date", "ticker"], how="left"))
     if not today.height:
         return None
-    prior = morning.prior_groups
-    model = SigningModel(pl.concat([prior, today], how="diagonal_relaxed") if prior.height else today,
-                         morning.fit.direction_unit)
+    prior = in_units_of(morning.prior_groups, today, unit)
+    model = SigningModel(pl.concat([prior, today], how="diagonal_relaxed") if prior.height else today, unit)
     model.use(morning.fit)
     return model
 

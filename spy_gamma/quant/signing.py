@@ -67,7 +67,13 @@ LEAN_COLUMNS = ["reference_votes", "reference_volume", "unsigned_volume", "face_
 # direction once per unit).
 DIRECTION_COLUMNS = ["direction_key", "direction_sd"]
 UNDECIDED_EDGE = 0.1  # |P(buy) - 1/2| below this: the hard label is "unknown" (0)
-GROUP_KEY = ["ticker", "date", "stratum", *VOTE_COLUMNS, "p_dealer"]
+# A quote's spread in ticks ($0.01 for every SPY series), capped: in a spread of a tick or two a print that improves
+# on the quote has nowhere to go but a touch or the mid, so a vote's structural lean depends on the width; a
+# contract keeps its width from day to day, so votes are centred per stratum *and* width, or that lean would read as
+# a book direction. 0: no usable quote (or evidence stored before widths were kept).
+SPREAD_TICKS = "spread_ticks"
+MAX_SPREAD_TICKS = 10  # beyond ten ticks the price grid no longer constrains where a print can sit
+GROUP_KEY = ["ticker", "date", "stratum", *VOTE_COLUMNS, "p_dealer", SPREAD_TICKS]
 # What shares a book direction: one contract, or one strike of one right across its expiries (customers who keep
 # buying a strike roll it from expiry to expiry). The data choose (fit_model); the key is read from the ticker.
 DIRECTION_UNITS = {"contract": r"^(.*)$", "strike": r"([CP]\d{8})$"}
@@ -120,7 +126,7 @@ class SigningFit:
 
 def vote_features(paired: pl.DataFrame) -> pl.DataFrame:
     """Per print: ``quote_vote`` (+1/-1/0) and its ``quote_stratum``, ``depth_vote`` at the mid, ``p_dealer``
-    (0 for a print whose condition marks a customer-to-customer cross) and ``print_location``.
+    (0 for a print whose condition marks a customer-to-customer cross), ``print_location`` and ``spread_ticks``.
 
     ``paired`` holds prints with their prevailing quote (:func:`spy_gamma.quant.pairing.pair_with_quotes`).
     """
@@ -145,7 +151,9 @@ def vote_features(paired: pl.DataFrame) -> pl.DataFrame:
         pl.when(at_mid).then((pl.col("ask_size") - pl.col("bid_size")).sign()).otherwise(0)
         .fill_null(0).cast(pl.Int8).alias("depth_vote"),
         pl.when(pl.col("conditions").is_in(CROSS)).then(0.0).otherwise(1.0).alias("p_dealer"),
-        location.alias("print_location"))
+        location.alias("print_location"),
+        pl.when(usable).then(((ask - bid) * 100).round().clip(1, MAX_SPREAD_TICKS)).otherwise(0)
+        .cast(pl.Int8).alias(SPREAD_TICKS))
 
 
 def vote_groups(features: pl.DataFrame) -> pl.DataFrame:
@@ -157,7 +165,7 @@ def vote_groups(features: pl.DataFrame) -> pl.DataFrame:
     return (keyed.group_by(GROUP_KEY)
             .agg(pl.len().alias("count"), pl.col("size").sum().alias("size_sum"),
                  (pl.col("size") ** 2).sum().alias("size_square_sum"), pl.col("size").max().alias("size_max"))
-            .sort("ticker", "date", "stratum", *VOTE_COLUMNS, "p_dealer"))
+            .sort(GROUP_KEY))
 
 
 def _keyed(features: pl.DataFrame) -> pl.DataFrame:
@@ -257,7 +265,7 @@ class SigningModel:
 
     def __init__(self, groups: pl.DataFrame, unit: str = "contract"):
         self.unit_name = unit
-        groups = groups.with_columns(unit_key(unit)).sort("unit", *GROUP_KEY)  # units, and contracts within them, contiguous
+        groups = groups.with_columns(unit_key(unit), _spread_ticks(groups)).sort("unit", *GROUP_KEY)  # units, and contracts within them, contiguous
         self.groups = groups.drop("unit")
         self.unit, self.contract = _run_ids(groups["unit"]), _run_ids(groups["ticker"])
         self.starts, self.contract_starts = _run_starts(self.unit), _run_starts(self.contract)
@@ -280,6 +288,7 @@ class SigningModel:
         self.day_class = np.zeros(groups.height, dtype=np.int64)  # one class until a fit or use says otherwise
         self.class_link = np.ones(len(DAY_CLASSES))
         self.votes = groups.select(VOTE_COLUMNS).to_numpy().astype(np.int8)
+        self.spread_ticks = groups[SPREAD_TICKS].to_numpy().astype(np.int64)
         self.counts = groups["count"].to_numpy().astype(np.float64)
         self.dealer = groups["p_dealer"].to_numpy().astype(np.float64)
         self.size_sum = groups["size_sum"].to_numpy().astype(np.float64)
@@ -304,8 +313,9 @@ class SigningModel:
         is its votes' covariance with the reference votes of the same units over the reference votes'
         covariance among themselves, which is Var(2 mu - 1) and sets the Beta prior of mu. Only pairs from
         different days count: within a day votes also co-move with the option's price drift (stale quotes),
-        whatever the sides. Votes are centred on their stratum's mean, so a stratum that leans one way for
-        reasons of its own (where resting orders sit, say) is not mistaken for information. Each reliability
+        whatever the sides. Votes are centred on their stratum's mean at each spread width (SPREAD_TICKS), so a
+        stratum that leans one way for reasons of its own (where resting orders sit, where a one-tick spread leaves
+        an improving print to land) is not mistaken for information. Each reliability
         moves from its prior only as far as its estimate stands out of its standard error (positive-part
         James-Stein); without a reference covariance MIN_Z standard errors above zero nothing is identified and
         the model is the quote rule. With day classes (opening days among the reference prints) every covariance is
@@ -382,9 +392,12 @@ class SigningModel:
         return reference, others, against_reference((depth != 0) & anchor, depth), links
 
     def _centred(self, mask: np.ndarray, vote: np.ndarray) -> np.ndarray:
-        """Votes minus their (count-weighted) mean over ``mask``."""
-        total = self.counts[mask].sum()
-        return vote - (float((vote * self.counts)[mask].sum() / total) if total else 0.0)
+        """Votes minus their (count-weighted) mean over the ``mask`` groups of the same spread width."""
+        width, size = self.spread_ticks[mask], MAX_SPREAD_TICKS + 1
+        totals = np.bincount(width, self.counts[mask], minlength=size)
+        sums = np.bincount(width, (vote * self.counts)[mask], minlength=size)
+        means = np.divide(sums, totals, out=np.zeros(size), where=totals > 0)
+        return vote - means[self.spread_ticks]
 
     # --- posteriors ----------------------------------------------------------------------------------------
     def likelihoods(self) -> tuple[np.ndarray, np.ndarray]:
@@ -571,6 +584,13 @@ class _Ratio:
             return prior
         share = max(0.0, 1.0 - (self.error / distance) ** 2)
         return float(np.clip(prior + share * distance, -1.0, 1.0))
+
+
+def _spread_ticks(groups: pl.DataFrame) -> pl.Expr:
+    """The groups' spread width class; evidence stored before widths were kept is one class (0)."""
+    if SPREAD_TICKS not in groups.columns:
+        return pl.lit(0, dtype=pl.Int8).alias(SPREAD_TICKS)
+    return pl.col(SPREAD_TICKS).fill_null(0)
 
 
 def _beta_prior(variance: float, mean_vote: float) -> tuple[float, float]:

@@ -151,6 +151,46 @@ def test_without_an_opening_day_the_classes_change_nothing():
     assert np.array_equal(plain.group_probabilities(), nulls.group_probabilities())
 
 
+def one_tick_spread(paired: pl.DataFrame, narrow: pl.Expr) -> pl.DataFrame:
+    """The ``narrow`` contracts' quotes a tick wide (1.00 x 1.01), their touch prints moved to the new ask."""
+    at_ask = pl.col("price") >= ASK - 1e-9
+    return paired.with_columns(pl.when(narrow & at_ask).then(BID + 0.01).otherwise(pl.col("price")).alias("price"),
+                               pl.when(narrow).then(BID + 0.01).otherwise(pl.col("ask_price")).alias("ask_price"))
+
+
+def test_the_spread_width_is_kept_per_print_in_ticks_capped_and_zero_without_a_quote():
+    paired = tape(np.array([1, 1, -1]), np.array([0, 1, 2]), np.full(3, "touch")).with_columns(
+        pl.Series("ask_price", [1.01, 1.04, 1.90]), pl.Series("quote_state", ["normal", "normal", "crossed"]))
+    assert vote_features(paired)["spread_ticks"].to_list() == [1, 4, 0]  # a crossed quote is no quote: 0
+    assert vote_features(paired.with_columns(pl.lit("normal").alias("quote_state")))["spread_ticks"][2] == 10
+
+
+def test_a_vote_lean_that_comes_with_a_one_tick_spread_is_not_read_as_a_book_direction():
+    # No contract has a direction (every side a coin flip). Touch prints in the 150 contracts quoted a tick wide
+    # land at the ask 80% of the time whatever the side (where improving orders can go in a one-tick market);
+    # elsewhere the vote is the side. Centred over all widths the narrow contracts' votes lean "buy" day after
+    # day, which reads as a direction; centred per width nothing is left to read.
+    rng = np.random.default_rng(21)
+    contract = np.repeat(np.arange(300), 24)
+    sides = np.where(rng.random(contract.size) < 0.5, 1, -1)
+    narrow = contract < 150
+    vote = np.where(narrow, np.where(rng.random(contract.size) < 0.8, 1, -1), sides)
+    paired = one_tick_spread(tape(sides, contract, np.full(contract.size, "touch"), vote_right=vote == sides),
+                             pl.col("strike") < 750)
+    groups = vote_groups(vote_features(paired))
+    assert set(groups.filter(pl.col("ticker").str.contains("C00[67]"))["spread_ticks"].to_list()) == {1, 10}
+    assert not SigningModel(groups).fit().identified
+    assert SigningModel(groups.drop("spread_ticks")).fit().identified  # what the width keeps out
+
+
+def test_directions_are_read_alike_in_contracts_of_any_spread_width():
+    rng = np.random.default_rng(22)
+    contract, sides = directional_market(rng, contracts=400)
+    paired = one_tick_spread(tape(sides, contract, np.full(contract.size, "touch")), pl.col("strike") < 800)
+    fit = SigningModel(vote_groups(vote_features(paired))).fit()
+    assert fit.identified and fit.book_direction_sd == pytest.approx(0.4, abs=0.05)
+
+
 def test_a_stratum_that_reverses_the_quote_rule_is_learned_from_contract_directions():
     # Size-matched prints are resting customer limit orders filled at the opposite touch: their quote vote is
     # wrong 90% of the time. The contracts' directions (from plain touch prints on other days) reveal it.
