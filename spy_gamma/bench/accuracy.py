@@ -33,6 +33,7 @@ SIM_START, SIM_END = dt.date(2025, 9, 2), dt.date(2025, 10, 6)
 FIRST_SEED = 1000
 SCALE = 0.004  # ~4,900 SPY prints a session: small enough for 20 markets in minutes, large enough to fit
 WORKERS = 2
+LOSS_MARGINS = (0.01, 0.02)  # the issue's allowed loss to the quote rule on any market: correlation, WAPE
 
 
 def run_accuracy_bench(markets: int = 20, json_path: Path | None = None, data_dir: Path | None = None,
@@ -82,8 +83,10 @@ def score(data: Path, truth_root: Path, summary: dict) -> dict:
                            gamma_profile(true_book, spot, DEFAULT_RATE, DEFAULT_DIVIDEND_YIELD))
     band = summary["total_gex_band"]
     ours_gex, flip = summary["total_gex"], summary["gamma_flip"]
+    fit = json.loads(lake.read("signing_fit", AS_OF)["fit_json"][0])
     return {
         "ours": recovery(ours, truth), "quote_rule": recovery(quote, truth),
+        "direction": fit["direction_unit"] if fit["identified"] else None,
         "true_total_gex": true_gex, "total_gex": ours_gex, "band": band,
         "gex_sign_right": bool(np.sign(ours_gex) == np.sign(true_gex)),
         "gex_relative_error": abs(ours_gex - true_gex) / max(abs(true_gex), 1.0),
@@ -124,7 +127,8 @@ def informative(params: dict) -> bool:
 
 
 def aggregate(rows: list[dict]) -> dict:
-    """The goals of the bench: median corr/WAPE gains over the quote rule, worst losses, band coverage, signs."""
+    """The goals of the bench: median corr/WAPE gains over the quote rule, worst losses and how many markets lose
+    more than the allowed margin (LOSS_MARGINS), band coverage, signs, windows with a book direction identified."""
     corr_gain = np.array([r["ours"]["correlation"] - r["quote_rule"]["correlation"] for r in rows])
     wape_gain = np.array([r["quote_rule"]["wape"] - r["ours"]["wape"] for r in rows])
     signal = np.array([informative(r["params"]) for r in rows])
@@ -133,6 +137,9 @@ def aggregate(rows: list[dict]) -> dict:
     return {"markets": len(rows), "median_corr_gain": float(np.median(corr_gain)),
             "median_wape_gain": float(np.median(wape_gain)),
             "worst_corr_gain": float(corr_gain.min()), "worst_wape_gain": float(wape_gain.min()),
+            "markets_losing_corr": int((corr_gain < -LOSS_MARGINS[0]).sum()),
+            "markets_losing_wape": int((wape_gain < -LOSS_MARGINS[1]).sum()),
+            "directions_identified": sum(r["direction"] is not None for r in rows),
             "informative_markets": int(signal.sum()),
             "beats_on_every_informative_market": bool(((corr_gain > 0) & (wape_gain > 0))[signal].all()),
             "band_coverage": float(np.mean([r["band_covers_truth"] for r in rows])),
@@ -153,12 +160,13 @@ def markdown_table(result: dict) -> str:
     """One row per market and the aggregate goals."""
     lines = [f"# Accuracy over {len(result['markets'])} randomized markets (as of {result['as_of']}, "
              f"scale {result['scale']})", "",
-             "| seed | informative | corr ours | corr quote | WAPE ours | WAPE quote | true GEX $bn | ours $bn | "
-             "90% band $bn | covers | sign | flip err $ |", "|---" * 12 + "|"]
+             "| seed | informative | direction | corr ours | corr quote | WAPE ours | WAPE quote | true GEX $bn | "
+             "ours $bn | 90% band $bn | covers | sign | flip err $ |", "|---" * 13 + "|"]
     for r in result["markets"]:
         band = r["band"]
         lines.append(
-            f"| {r['seed']} | {'yes' if informative(r['params']) else 'no'} | {r['ours']['correlation']:.3f} | "
+            f"| {r['seed']} | {'yes' if informative(r['params']) else 'no'} | {r['direction'] or 'none'} | "
+            f"{r['ours']['correlation']:.3f} | "
             f"{r['quote_rule']['correlation']:.3f} | {r['ours']['wape']:.3f} | {r['quote_rule']['wape']:.3f} | "
             f"{r['true_total_gex'] / 1e9:.2f} | {r['total_gex'] / 1e9:.2f} | {band['p05'] / 1e9:.2f} .. "
             f"{band['p95'] / 1e9:.2f} | {'yes' if r['band_covers_truth'] else 'no'} | "

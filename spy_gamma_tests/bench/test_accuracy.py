@@ -25,22 +25,26 @@ def test_recovery_scores_over_the_union_of_contracts():
     assert score["correlation"] == pytest.approx(cov / (var_e * var_t) ** 0.5)
 
 
-def market(corr_ours, corr_quote, wape_ours, wape_quote, covers, sign_right, excludes_zero, signals):
-    return {"ours": {"correlation": corr_ours, "wape": wape_ours},
+def market(corr_ours, corr_quote, wape_ours, wape_quote, covers, sign_right, excludes_zero, signals, direction=None):
+    return {"ours": {"correlation": corr_ours, "wape": wape_ours}, "direction": direction,
             "quote_rule": {"correlation": corr_quote, "wape": wape_quote},
             "band_covers_truth": covers, "gex_sign_right": sign_right, "band_excludes_zero": excludes_zero,
             "gex_relative_error": 0.5, "flip_error_usd": 1.0, "params": {"depth_informative": signals}}
 
 
 def test_aggregate_states_the_goals_plainly():
-    rows = [market(0.8, 0.7, 0.5, 0.6, True, True, True, True),       # gains 0.1 / 0.1, informative
-            market(0.6, 0.605, 0.71, 0.70, True, True, False, False),  # losses 0.005 / 0.01, nothing informative
-            market(0.5, 0.4, 0.8, 0.9, False, False, True, True)]      # a wrong sign with the band off zero
+    rows = [market(0.8, 0.7, 0.5, 0.6, True, True, True, True, "strike"),  # gains 0.1 / 0.1, informative
+            market(0.6, 0.605, 0.71, 0.70, True, True, False, False),      # losses 0.005 / 0.01, nothing informative
+            market(0.5, 0.4, 0.8, 0.9, False, False, True, True),          # a wrong sign with the band off zero
+            market(0.5, 0.52, 0.8, 0.775, True, True, False, True, "contract")]  # losses 0.02 / 0.025: past both margins
     summary = aggregate(rows)
-    assert summary["median_corr_gain"] == pytest.approx(0.1) and summary["worst_corr_gain"] == pytest.approx(-0.005)
-    assert summary["worst_wape_gain"] == pytest.approx(-0.01)
-    assert summary["informative_markets"] == 2 and summary["beats_on_every_informative_market"]
-    assert summary["band_coverage"] == pytest.approx(2 / 3)
+    assert summary["markets_losing_corr"] == 1 and summary["markets_losing_wape"] == 1
+    assert summary["directions_identified"] == 2
+    assert summary["median_corr_gain"] == pytest.approx((0.1 - 0.005) / 2) and summary["worst_corr_gain"] == pytest.approx(-0.02)
+    assert summary["worst_wape_gain"] == pytest.approx(-0.025)
+    assert summary["informative_markets"] == 3 and not summary["beats_on_every_informative_market"]
+    assert aggregate(rows[:3])["beats_on_every_informative_market"]
+    assert summary["band_coverage"] == pytest.approx(3 / 4)
     assert summary["sign_right_where_band_excludes_zero"] == pytest.approx(0.5)
 
 
