@@ -26,6 +26,7 @@ import polars as pl
 
 from spy_gamma.quant.book import dealer_book
 from spy_gamma.quant.exposure import contract_exposures, gamma_flip, gamma_profile
+from spy_gamma.quant.signing import SigningFit
 from spy_gamma.settings import DEFAULT_DIVIDEND_YIELD, DEFAULT_RATE
 
 AS_OF = dt.date(2025, 10, 3)
@@ -83,10 +84,10 @@ def score(data: Path, truth_root: Path, summary: dict) -> dict:
                            gamma_profile(true_book, spot, DEFAULT_RATE, DEFAULT_DIVIDEND_YIELD))
     band = summary["total_gex_band"]
     ours_gex, flip = summary["total_gex"], summary["gamma_flip"]
-    fit = json.loads(lake.read("signing_fit", AS_OF)["fit_json"][0])
+    fit = SigningFit.from_dict(json.loads(lake.read("signing_fit", AS_OF)["fit_json"][0]))
     return {
         "ours": recovery(ours, truth), "quote_rule": recovery(quote, truth),
-        "direction": fit["direction_unit"] if fit["identified"] else None,
+        "direction": fit.direction_unit if fit.identified else None,
         "true_total_gex": true_gex, "total_gex": ours_gex, "band": band,
         "gex_sign_right": bool(np.sign(ours_gex) == np.sign(true_gex)),
         "gex_relative_error": abs(ours_gex - true_gex) / max(abs(true_gex), 1.0),
