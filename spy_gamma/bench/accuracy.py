@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from scipy.stats import beta as beta_distribution
+from scipy.stats import norm
 
 from spy_gamma.quant.book import dealer_book
 from spy_gamma.quant.exposure import contract_exposures, gamma_flip, gamma_profile
@@ -35,6 +37,8 @@ FIRST_SEED = 1000
 SCALE = 0.004  # ~4,900 SPY prints a session: small enough for 20 markets in minutes, large enough to fit
 WORKERS = 2
 LOSS_MARGINS = (0.01, 0.02)  # the issue's allowed loss to the quote rule on any market: correlation, WAPE
+COVERAGE_CONFIDENCE = 0.90  # of the interval stated around the band's coverage over the markets
+Z90 = float(norm.ppf(0.95))  # a normal 90% band spans 2 x Z90 sds
 
 
 def run_accuracy_bench(markets: int = 20, json_path: Path | None = None, data_dir: Path | None = None,
@@ -144,11 +148,31 @@ def aggregate(rows: list[dict]) -> dict:
             "informative_markets": int(signal.sum()),
             "beats_on_every_informative_market": bool(((corr_gain > 0) & (wape_gain > 0))[signal].all()),
             "band_coverage": float(np.mean([r["band_covers_truth"] for r in rows])),
+            "band_coverage_interval": coverage_interval(sum(r["band_covers_truth"] for r in rows), len(rows)),
+            "band_rms_z": band_rms_z(rows),
             "sign_right_share": float(np.mean([r["gex_sign_right"] for r in rows])),
             "sign_right_where_band_excludes_zero": float(np.mean([r["gex_sign_right"] for r in excludes]))
             if excludes else None,
             "median_gex_relative_error": float(np.median([r["gex_relative_error"] for r in rows])),
             "median_flip_error_usd": float(np.median(flips)) if flips else None}
+
+
+def coverage_interval(hits: int, n: int, confidence: float = COVERAGE_CONFIDENCE) -> list[float]:
+    """Clopper-Pearson interval of a coverage rate seen ``hits`` times in ``n`` markets: how far so few markets
+    pin down the band's true coverage (39 of 40 is consistent with 90%)."""
+    tail = (1.0 - confidence) / 2.0
+    low = 0.0 if hits == 0 else float(beta_distribution.ppf(tail, hits, n - hits + 1))
+    high = 1.0 if hits == n else float(beta_distribution.ppf(1.0 - tail, hits + 1, n - hits))
+    return [low, high]
+
+
+def band_rms_z(rows: list[dict]) -> float:
+    """Root mean square over markets of the truth's distance from its band's median in the band's implied sds
+    ((p95 - p05) / (2 x Z90)): 1 for a calibrated normal band, below 1 for a band wider than its errors. It uses
+    every market's distance, not one bit per market as coverage does."""
+    z = [(r["true_total_gex"] - r["band"]["p50"]) * 2.0 * Z90 / (r["band"]["p95"] - r["band"]["p05"])
+         for r in rows if r["band"]["p95"] > r["band"]["p05"]]
+    return float(np.sqrt(np.mean(np.square(z)))) if z else float("nan")
 
 
 def write_result(result: dict, json_path: Path) -> None:
@@ -174,6 +198,11 @@ def markdown_table(result: dict) -> str:
             f"{'right' if r['gex_sign_right'] else 'wrong'} | "
             f"{'' if r['flip_error_usd'] is None else format(r['flip_error_usd'], '.2f')} |")
     lines += ["", "| aggregate | value |", "|---|---|"]
-    lines += [f"| {key} | {value:.3f} |" if isinstance(value, float) else f"| {key} | {value} |"
-              for key, value in result["aggregate"].items()]
+    lines += [f"| {key} | {_cell(value)} |" for key, value in result["aggregate"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: float | int | list | None) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return " .. ".join(f"{v:.3f}" for v in value) if isinstance(value, list) else str(value)

@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 
-from spy_gamma.bench.accuracy import aggregate, informative, recovery
+from spy_gamma.bench.accuracy import Z90, aggregate, band_rms_z, coverage_interval, informative, recovery
 
 
 def positions(values: dict[str, float]) -> pl.DataFrame:
@@ -29,7 +29,8 @@ def market(corr_ours, corr_quote, wape_ours, wape_quote, covers, sign_right, exc
     return {"ours": {"correlation": corr_ours, "wape": wape_ours}, "direction": direction,
             "quote_rule": {"correlation": corr_quote, "wape": wape_quote},
             "band_covers_truth": covers, "gex_sign_right": sign_right, "band_excludes_zero": excludes_zero,
-            "gex_relative_error": 0.5, "flip_error_usd": 1.0, "params": {"depth_informative": signals}}
+            "gex_relative_error": 0.5, "flip_error_usd": 1.0, "params": {"depth_informative": signals},
+            "true_total_gex": 0.0, "band": {"p05": -1.0, "p50": 0.0, "p95": 1.0}}
 
 
 def test_aggregate_states_the_goals_plainly():
@@ -45,7 +46,27 @@ def test_aggregate_states_the_goals_plainly():
     assert summary["informative_markets"] == 3 and not summary["beats_on_every_informative_market"]
     assert aggregate(rows[:3])["beats_on_every_informative_market"]
     assert summary["band_coverage"] == pytest.approx(3 / 4)
+    assert summary["band_coverage_interval"] == pytest.approx(coverage_interval(3, 4))
     assert summary["sign_right_where_band_excludes_zero"] == pytest.approx(0.5)
+
+
+def test_the_coverage_interval_is_clopper_pearsons():
+    # closed forms of the exact binomial bounds: all covered, none covered, and one of two
+    assert coverage_interval(40, 40) == pytest.approx([0.05 ** (1 / 40), 1.0])
+    assert coverage_interval(0, 10) == pytest.approx([0.0, 1 - 0.05 ** (1 / 10)])
+    assert coverage_interval(1, 2) == pytest.approx([1 - 0.95 ** 0.5, 0.95 ** 0.5])
+    low, high = coverage_interval(39, 40)
+    assert low < 0.90 < high  # 39 of 40 does not tell a 90% band from a wider one
+
+
+def test_band_rms_z_reads_the_truths_distance_in_the_bands_implied_sds():
+    def row(true, p05, p50, p95):
+        return {"true_total_gex": true, "band": {"p05": p05, "p50": p50, "p95": p95}}
+
+    rows = [row(1.0, -Z90, 0.0, Z90),                  # one sd above the median
+            row(3.0, -1 - 2 * Z90, -1.0, -1 + 2 * Z90),  # 4 above the median of a band with an implied sd of 2: z 2
+            row(5.0, 2.0, 2.0, 2.0)]                     # a band of zero width says nothing: left out
+    assert band_rms_z(rows) == pytest.approx((2.5) ** 0.5)
 
 
 def test_a_market_is_informative_when_any_signal_beyond_the_quote_is():
