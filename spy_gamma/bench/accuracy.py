@@ -92,6 +92,7 @@ def score(data: Path, truth_root: Path, summary: dict) -> dict:
     return {
         "ours": recovery(ours, truth), "quote_rule": recovery(quote, truth),
         "direction": fit.direction_unit if fit.identified else None,
+        "top_contract_share": top_contract_share(truth),
         "true_total_gex": true_gex, "total_gex": ours_gex, "band": band,
         "gex_sign_right": bool(np.sign(ours_gex) == np.sign(true_gex)),
         "gex_relative_error": abs(ours_gex - true_gex) / max(abs(true_gex), 1.0),
@@ -123,6 +124,14 @@ def recovery(estimated: pl.DataFrame, truth: pl.DataFrame) -> dict:
     return {"contracts": joined.height, "correlation": float(np.corrcoef(est, true)[0, 1]) if usable else 0.0,
             "wape": float(np.abs(est - true).sum() / max(np.abs(true).sum(), 1.0)),
             "slope": float((est * true).sum() / max((true * true).sum(), 1.0))}
+
+
+def top_contract_share(truth: pl.DataFrame) -> float:
+    """The share of the true positions' variance held by the largest contract: where it is large, a market's
+    position correlation (ours and the quote rule's) is mostly that one contract's reading."""
+    deviation = truth["dealer_position"].cast(pl.Float64).to_numpy()
+    squares = (deviation - deviation.mean()) ** 2 if deviation.size else deviation
+    return float(squares.max() / squares.sum()) if squares.size and squares.sum() > 0 else 0.0
 
 
 def informative(params: dict) -> bool:
@@ -185,13 +194,13 @@ def markdown_table(result: dict) -> str:
     """One row per market and the aggregate goals."""
     lines = [f"# Accuracy over {len(result['markets'])} randomized markets (as of {result['as_of']}, "
              f"scale {result['scale']})", "",
-             "| seed | informative | direction | corr ours | corr quote | WAPE ours | WAPE quote | true GEX $bn | "
-             "ours $bn | 90% band $bn | covers | sign | flip err $ |", "|---" * 13 + "|"]
+             "| seed | informative | direction | top contract | corr ours | corr quote | WAPE ours | WAPE quote | "
+             "true GEX $bn | ours $bn | 90% band $bn | covers | sign | flip err $ |", "|---" * 14 + "|"]
     for r in result["markets"]:
         band = r["band"]
         lines.append(
             f"| {r['seed']} | {'yes' if informative(r['params']) else 'no'} | {r['direction'] or 'none'} | "
-            f"{r['ours']['correlation']:.3f} | "
+            f"{r['top_contract_share']:.2f} | {r['ours']['correlation']:.3f} | "
             f"{r['quote_rule']['correlation']:.3f} | {r['ours']['wape']:.3f} | {r['quote_rule']['wape']:.3f} | "
             f"{r['true_total_gex'] / 1e9:.2f} | {r['total_gex'] / 1e9:.2f} | {band['p05'] / 1e9:.2f} .. "
             f"{band['p95'] / 1e9:.2f} | {'yes' if r['band_covers_truth'] else 'no'} | "

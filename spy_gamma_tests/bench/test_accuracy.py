@@ -3,7 +3,16 @@
 import polars as pl
 import pytest
 
-from spy_gamma.bench.accuracy import Z90, aggregate, band_rms_z, coverage_interval, informative, recovery
+from spy_gamma.bench.accuracy import (
+    Z90,
+    aggregate,
+    band_rms_z,
+    coverage_interval,
+    informative,
+    markdown_table,
+    recovery,
+    top_contract_share,
+)
 
 
 def positions(values: dict[str, float]) -> pl.DataFrame:
@@ -67,6 +76,20 @@ def test_band_rms_z_reads_the_truths_distance_in_the_bands_implied_sds():
             row(3.0, -1 - 2 * Z90, -1.0, -1 + 2 * Z90),  # 4 above the median of a band with an implied sd of 2: z 2
             row(5.0, 2.0, 2.0, 2.0)]                     # a band of zero width says nothing: left out
     assert band_rms_z(rows) == pytest.approx((2.5) ** 0.5)
+
+
+def test_top_contract_share_is_the_largest_contracts_part_of_the_true_variance():
+    # mean 0 by construction: squares 100, 25, 25, 0 of a total 150
+    assert top_contract_share(positions({"A": 10, "B": -5, "C": -5, "D": 0})) == pytest.approx(100 / 150)
+    assert top_contract_share(positions({"A": 3, "B": 3})) == 0.0  # no variance: nothing dominates
+
+
+def test_the_markdown_table_shows_every_market_and_goal():
+    rows = [market(0.8, 0.7, 0.5, 0.6, True, True, True, True, "strike") | {"seed": 7, "true_total_gex": 2e9,
+            "total_gex": 1e9, "gex_sign_right": True, "top_contract_share": 0.25}]
+    table = markdown_table({"as_of": "2025-10-03", "scale": 0.004, "markets": rows, "aggregate": aggregate(rows)})
+    assert "| 7 | yes | strike | 0.25 | 0.800 | 0.700 | 0.500 | 0.600 | 2.00 | 1.00 | -0.00 .. 0.00 | yes | right | 1.00 |" in table
+    assert "| band_coverage_interval | 0.050 .. 1.000 |" in table
 
 
 def test_a_market_is_informative_when_any_signal_beyond_the_quote_is():
