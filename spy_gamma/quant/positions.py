@@ -69,7 +69,7 @@ def window_positions(flows: pl.DataFrame, open_interest: pl.DataFrame, days: lis
              .join(_open_interest_at_close(open_interest, [*days, session_after]), on=["date", "ticker"], how="left")
              .sort(*CONTRACT, "date"))
     start = _start_inventory(daily.with_columns(pl.col("dealer_flow").cum_sum().over(CONTRACT)), start_oi,
-                             oi_known=not open_interest.is_empty())
+                             oi_known=_has_day(open_interest, days[0]))
     positioned = daily.join(start, on="ticker", how="left").with_columns(
         (pl.col("start_inventory") + pl.col("dealer_flow").cum_sum().over(CONTRACT)).alias("dealer_position"))
     return (_relabel(positioned)
@@ -120,6 +120,12 @@ def positions_at(path: pl.DataFrame, as_of: dt.date, flow_variance: pl.DataFrame
                           flow_sd.alias("window_flow_sd"),
                           (pl.col("start_inventory_sd") ** 2 + flow_sd ** 2).sqrt().alias("position_sd"))
             .drop("date", "dealer_flow_variance"))
+
+
+def _has_day(open_interest: pl.DataFrame, day: dt.date) -> bool:
+    """Whether ``day``'s open-interest file is among the rows: without the window start's, nobody can say what was
+    open before the window, whatever later files show."""
+    return not open_interest.is_empty() and bool((open_interest["date"] == day).any())
 
 
 def _start_open_interest(open_interest: pl.DataFrame, first_day: dt.date) -> pl.DataFrame:

@@ -65,6 +65,13 @@ def test_start_inventory_is_the_middle_of_the_open_interest_feasible_interval():
     assert rows[("C", D1)]["start_method"] == START_KNOWN_FLAT and rows[("C", D1)]["start_inventory"] == 0
 
 
+def test_without_the_window_starts_open_interest_the_start_is_flagged_unknown_not_flat():
+    # later files exist (D3's close onwards), the start's (D1) does not: what was open before is unknown
+    panel = oi([(P, D3, 20), (P, D4, 20), (P, AFTER, 13), (C, D2, 6)])
+    rows = by_key(window_positions(flows(TAPE), panel, [D1, D2, D3, D4], AFTER))
+    assert rows[("P", D2)]["start_method"] == START_UNKNOWN and rows[("C", D1)]["start_method"] == START_UNKNOWN
+
+
 def test_a_tight_open_interest_pins_the_start_inventory():
     # P open with 50 at the start; customers bought 20 on D2 from dealers; OI at D2's close is 30 only.
     # |D0 - 20| <= 30 and |D0| <= 50 -> D0 in [-10, 50]; OI 30 at D3's close too; at D4's close (after +7): 23:
