@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export SPY_GAMMA_DATA_DIR ?= $(CURDIR)/data
-export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+export DAGSTER_HOME ?= $(SPY_GAMMA_DATA_DIR)/dagster_home
 
 .PHONY: install demo test dev bench lint clean
 

@@ -34,8 +34,8 @@ LEVEL_DEFINITIONS = {
     ),
     "uncertainty_band": (
         f"90% band: positions are estimates, so every headline figure is recomputed over {N_DRAWS} draws of the dealer "
-        "book from the signing model; the band runs from the 5th to the 95th percentile (p05-p95), the headline "
-        "is the median. Shaded on the charts."
+        "book from the signing model; the band runs from the 5th to the 95th percentile (p05-p95). The headline "
+        "is the point estimate (the expected book), which can sit off the band's median p50. Shaded on the charts."
     ),
     "prob_dealers_long_gamma": (
         "P(dealers long gamma): the share of those draws in which total dealer GEX at spot is above zero."
