@@ -20,8 +20,9 @@ from spy_gamma.quant.pairing import quote_state
 
 PRICE_TOLERANCE = 1e-6  # dollars; option prices live on a 0.01 grid, so this only absorbs float noise
 CLNV_ZONE = 0.3  # CLNV: the quote rule decides in the 30% of the spread nearest each touch
-# Confidences are calibrated so stated ~ observed accuracy on the simulated market, whose rule accuracies match
-# the published option studies (quote rule ~62%, GSU ~73%); `spy-gamma bench accuracy` reports the calibration.
+# The confidences below are the rule stack's stated per-print accuracies, for its hard labels only: the pipeline
+# signs with quant/signing.py, whose reliabilities are estimated from the data being analysed. The stack stays as
+# the published rules' reference (tested on the real LiveVol tape) and as the pandas peer's rule in the speed bench.
 QUOTE_EDGE = 0.3  # quote-rule confidence above a coin flip for a fresh quote at (or beyond) the touch
 QUOTE_EDGE_OFF_MID = 0.15  # ... and for a print just off the mid: even small price improvement leans the right way
 TICK_CONFIDENCE = 0.52  # GSU find tick tests barely better than chance on options
