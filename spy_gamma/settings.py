@@ -19,6 +19,7 @@ REAL_PARTITIONS_START = dt.date(2024, 1, 2)
 DEFAULT_RATE = 0.043  # continuous risk-free rate (roughly 3-month T-bills in late 2025)
 DEFAULT_DIVIDEND_YIELD = 0.011  # SPY's trailing dividend yield: only the fallback where no put-call pair quotes
 DEFAULT_WINDOW_SESSIONS = 21  # the lookback window: 21 sessions ~ 30 calendar days
+DEFAULT_SCHEDULE_CRON = "30 6 * * 1-5"  # 06:30 ET on weekdays: flat files land overnight
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Settings:
     rate: float = DEFAULT_RATE
     dividend_yield: float = DEFAULT_DIVIDEND_YIELD
     window_sessions: int = DEFAULT_WINDOW_SESSIONS
+    schedule_cron: str = DEFAULT_SCHEDULE_CRON  # the morning schedule's, in ET
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -53,6 +55,7 @@ class Settings:
             rate=float(env.get("SPY_GAMMA_RATE", DEFAULT_RATE)),
             dividend_yield=float(env.get("SPY_GAMMA_DIVIDEND_YIELD", DEFAULT_DIVIDEND_YIELD)),
             window_sessions=int(env.get("SPY_GAMMA_WINDOW_SESSIONS", DEFAULT_WINDOW_SESSIONS)),
+            schedule_cron=env.get("SPY_GAMMA_SCHEDULE_CRON", DEFAULT_SCHEDULE_CRON),
         )
         if settings.window_sessions < 1:
             raise ValueError(f"SPY_GAMMA_WINDOW_SESSIONS={settings.window_sessions}: the window needs a session")

@@ -55,6 +55,16 @@ def test_checks_jobs_schedules_and_sensors_are_declared():
     assert {s.name for s in defs.sensors} == {"new_flat_files", "follow_inputs"}
 
 
+def test_the_morning_schedules_cron_is_a_setting(tmp_path):
+    from spy_gamma.settings import Settings
+
+    (schedule,) = defs.schedules
+    assert schedule.cron_schedule == os.environ.get("SPY_GAMMA_SCHEDULE_CRON", "30 6 * * 1-5")
+    assert schedule.execution_timezone == "America/New_York"
+    moved = Settings.from_env({"SPY_GAMMA_DATA_DIR": str(tmp_path), "SPY_GAMMA_SCHEDULE_CRON": "0 7 * * 1-5"})
+    assert moved.schedule_cron == "0 7 * * 1-5"
+
+
 def test_no_resource_is_named_config_and_analysis_choices_are_run_config():
     # a resource called "config" makes the launchpad offer a config section the code would ignore
     assert "config" not in defs.resources

@@ -1,18 +1,15 @@
 """Before the open: materialize the latest published session once its flat files exist."""
 
 import datetime as dt
-import os
 
 import dagster as dg
 
 from spy_gamma.defs.jobs import daily_job
-from spy_gamma.defs.partitions import latest_published_day, trading_days
+from spy_gamma.defs.partitions import SETTINGS, latest_published_day, trading_days
 from spy_gamma.defs.resources import FlatFilesResource
 
-MORNING_CRON = os.environ.get("SPY_GAMMA_SCHEDULE_CRON", "30 6 * * 1-5")  # 06:30 ET: flat files land overnight
 
-
-@dg.schedule(job=daily_job, cron_schedule=MORNING_CRON, execution_timezone="America/New_York",
+@dg.schedule(job=daily_job, cron_schedule=SETTINGS.schedule_cron, execution_timezone="America/New_York",
              default_status=dg.DefaultScheduleStatus.STOPPED)
 def morning_daily(context: dg.ScheduleEvaluationContext, flatfiles: FlatFilesResource):
     """The partition key of the latest published session; a skip with the reason when its files are not there."""
