@@ -94,6 +94,29 @@ def test_total_gex_is_the_sum_of_each_contracts_gamma_dollars(pipeline_run):
     assert summary_of(pipeline_run)["total_gex"] == pytest.approx(total, rel=1e-4)
 
 
+def test_naive_oi_gex_prices_the_true_open_interest_at_the_close_with_its_file_named(pipeline_run):
+    # the convention: dealers long every call's OI, short every put's; OI at the close from the truth, gamma by a
+    # central finite difference of BSM delta at each live contract's vol and carry
+    from scipy.stats import norm
+
+    truth = pl.read_parquet(pipeline_run["truth"] / "positions" / f"{AS_OF}.parquet")
+    oi = dict(zip(truth["ticker"], truth["open_interest"]))
+    exposures = lake(pipeline_run).read("dealer_exposures", AS_OF)
+    summary, r, h = summary_of(pipeline_run), 0.043, 0.01
+    spot = summary["spot"]
+
+    def delta(s, row):
+        t, q = row["tte_years"], row["carry_q"]
+        d1 = (math.log(s / row["strike"]) + (r - q + row["iv"] ** 2 / 2) * t) / (row["iv"] * math.sqrt(t))
+        return math.exp(-q * t) * (norm.cdf(d1) if row["right"] == "C" else norm.cdf(d1) - 1)
+
+    total = sum((1 if row["right"] == "C" else -1) * oi.get(row["ticker"], 0) * 100 * spot ** 2 * 0.01
+                * (delta(spot + h, row) - delta(spot - h, row)) / (2 * h)
+                for row in exposures.to_dicts() if row["iv"] and row["tte_years"] > 0)
+    assert sum(oi.values()) > 0 and summary["naive_oi_date"] == "2025-10-06"
+    assert summary["naive_oi_total_gex"] == pytest.approx(total, rel=1e-4)
+
+
 def test_positions_recover_the_true_dealer_book_better_than_the_plain_quote_rule(pipeline_run):
     from spy_gamma.bench.accuracy import quote_rule_positions, recovery
 

@@ -35,3 +35,10 @@ def open_interest_book(positions: pl.DataFrame, open_interest: pl.DataFrame | No
         return held.with_columns(pl.lit(None, dtype=pl.Int64).alias("open_interest"))
     listed = open_interest.select("ticker", "expiry", "strike", "right", "open_interest")
     return listed.join(held, on=["ticker", "expiry", "strike", "right"], how="full", coalesce=True)
+
+
+def with_open_interest(book: pl.DataFrame, open_interest: pl.DataFrame) -> pl.DataFrame:
+    """``book`` with each contract's open interest from ``open_interest`` (``ticker, open_interest``: one OI file);
+    a contract the file does not list has none (null)."""
+    oi = open_interest.select("ticker", pl.col("open_interest").cast(pl.Int64)).unique("ticker", keep="first")
+    return book.drop("open_interest", strict=False).join(oi, on="ticker", how="left")

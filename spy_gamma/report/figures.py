@@ -438,7 +438,7 @@ def flow_vs_naive_figure(bundle: ReportBundle) -> go.Figure:
     fig.add_scatter(
         x=strikes,
         y=oi,
-        name="naive OI: dealers long calls, short puts",
+        name=f"naive OI ({bundle.summary.get('naive_oi_date') or 'no OI file'}): dealers long calls, short puts",
         mode="lines",
         line={"color": "#e2e8f0", "width": 1.6, "shape": "hvh"},
         hovertext=usd_text(oi),

@@ -6,7 +6,7 @@ import datetime as dt
 
 import polars as pl
 
-from spy_gamma.quant.book import dealer_book
+from spy_gamma.quant.book import dealer_book, with_open_interest
 
 AS_OF = dt.date(2025, 10, 10)  # a Friday expiry day
 BEFORE, NEXT = dt.date(2025, 10, 8), dt.date(2025, 10, 13)
@@ -31,3 +31,12 @@ def test_contracts_expiring_on_or_before_the_as_of_day_leave_the_book():
     assert book["iv"].to_list() == [0.19, 0.15] and book["carry_q"].to_list() == [0.012, 0.012]
     assert book.columns == ["ticker", "expiry", "strike", "right", "dealer_position", "open_interest", "iv",
                             "tte_years", "carry_q", "forward"]
+
+
+def test_open_interest_comes_from_the_file_given_and_a_contract_it_omits_has_none():
+    book = pl.DataFrame({"ticker": ["O:SPY251013C00660000", "O:SPY251013P00600000"], "dealer_position": [300, -200],
+                         "open_interest": [None, 400]})
+    oi = pl.DataFrame({"ticker": ["O:SPY251013C00660000", "O:SPY251013C00700000"], "open_interest": [1200, 50]})
+    filled = with_open_interest(book, oi)
+    assert filled.select("ticker", "dealer_position", "open_interest").rows() == [
+        ("O:SPY251013C00660000", 300, 1200), ("O:SPY251013P00600000", -200, None)]

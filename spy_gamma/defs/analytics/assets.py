@@ -141,8 +141,9 @@ def dealer_positions(context: dg.AssetExecutionContext, lake: LakeResource):
                       "signing_fit": dg.MetadataValue.json(estimate.fit.as_dict()),
                       "preview": preview(positions.sort(pl.col("dealer_position").abs(), descending=True),
                                          columns=["ticker", "dealer_position", "position_sd", "open_interest"])},
-            checks={"positions_within_open_interest": Check(clipped == 0, {"clipped": clipped,
-                                                                             "contracts": len(positions)})})
+            checks={"positions_within_open_interest": Check(clipped == 0, {
+                "clipped": clipped, "contracts": len(positions),
+                "with_open_interest_at_close": int(positions["open_interest"].is_not_null().sum())})})
 
     yield from materialize_days(context, build, assets=POSITION_TABLES)
 
@@ -154,6 +155,16 @@ def _book(store, as_of: dt.date) -> tuple[pl.DataFrame, float]:
     uncertainty = positions.select("ticker", *(c for c in DRAW_COLUMNS if c in positions.columns))
     book = dealer_book(positions, store.read("contract_iv", as_of), as_of).join(uncertainty, on="ticker", how="left")
     return book, analysis_spot(store, as_of)
+
+
+def closing_open_interest(store, as_of: dt.date) -> tuple[dt.date, pl.DataFrame] | None:
+    """The latest OI file known at the ``as_of`` close with its date: the next session's (OI at this close) once
+    published, else this session's (OI at the previous close); None when neither exists."""
+    for day in (session_after(as_of), as_of):
+        frame = store.read_if_present("open_interest", day)
+        if frame is not None:
+            return day, frame
+    return None
 
 
 def analysis_spot(store, as_of: dt.date) -> float:
@@ -212,9 +223,8 @@ def gamma_levels(context: dg.AssetExecutionContext, lake: LakeResource, market: 
         profile = profile_over_grid(exposures, spot, r, q)
         draws = position_draws(exposures, seed=as_of.toordinal())
         bands = exposure_bands(exposures, draws, spot, r, q, profile["spot"].to_numpy())
-        oi_close = store.read_if_present("open_interest", session_after(as_of))
-        pain = max_pain(open_interest_book(exposures, oi_close if oi_close is not None else
-                                           store.read_if_present("open_interest", as_of)))
+        latest = closing_open_interest(store, as_of)
+        pain = max_pain(open_interest_book(exposures, latest[1] if latest else None))
         row = {"spot": spot, "total_gex": float(exposures["gex"].sum()),
                "gamma_flip": gamma_flip(exposures, spot, r, q, profile),
                **walls(store.read("exposures_by_strike", as_of)),

@@ -12,7 +12,7 @@ import dagster as dg
 
 from spy_gamma.defs.automation import follows_inputs
 from spy_gamma.defs.metadata import path_value
-from spy_gamma.defs.partitions import LOOKBACK, trading_days
+from spy_gamma.defs.partitions import LOOKBACK, OPEN_INTEREST_AROUND, trading_days
 from spy_gamma.defs.reports.bundle import build_bundle
 from spy_gamma.defs.resources import FlatFilesResource, LakeResource, MarketSettings
 from spy_gamma.defs.runs import SINGLE_RUN, DayResult, materialize_days
@@ -21,6 +21,7 @@ from spy_gamma.report.exports import png_session, write_atomic, write_reports
 REPORT_DEPS = ["dealer_exposures", "exposures_by_strike", "gamma_profile", "gamma_levels", "max_pain",
                "hedging_flows", "gex_surface", "market_structure", "dealer_positions", "position_path",
                "signing_fit", "target_expiries", "contract_iv", "classified_trades", "spy_spot",
+               dg.AssetDep("open_interest", partition_mapping=OPEN_INTEREST_AROUND),
                dg.AssetDep("session_quality", partition_mapping=LOOKBACK),
                dg.AssetDep("levels_history", partition_mapping=LOOKBACK)]
 
@@ -33,8 +34,8 @@ class ReportOutput(dg.Config):
 
 
 @dg.asset(partitions_def=trading_days, group_name="reports", owners=["team:spy-gamma"], kinds={"plotly", "html"},
-          deps=REPORT_DEPS, code_version="2", backfill_policy=SINGLE_RUN,
-          automation_condition=follows_inputs(optional=dg.AssetSelection.assets("session_quality", "levels_history")))
+          deps=REPORT_DEPS, code_version="3", backfill_policy=SINGLE_RUN,
+          automation_condition=follows_inputs(optional=dg.AssetSelection.assets("open_interest", "session_quality", "levels_history")))
 def dashboard(context: dg.AssetExecutionContext, config: ReportOutput, lake: LakeResource, market: MarketSettings,
               flatfiles: FlatFilesResource):
     """dashboard.html and every output file of ARCHITECTURE §5 for the as-of close."""

@@ -7,8 +7,10 @@ import json
 
 import polars as pl
 
+from spy_gamma.defs.analytics.assets import closing_open_interest
 from spy_gamma.defs.partitions import window_sessions
 from spy_gamma.lake import Lake
+from spy_gamma.quant.book import with_open_interest
 from spy_gamma.quant.closing_vols import mark_ages, out_of_the_money
 from spy_gamma.quant.exposure import naive_oi_gex
 from spy_gamma.quant.intraday import intraday_dealer_flow
@@ -36,9 +38,12 @@ def build_bundle(lake: Lake, as_of: dt.date, analysis_date: dt.date, r: float, q
     targets = pl.col("expiry").is_in(lake.read("target_expiries", as_of)["expiry"].to_list())
     positions = lake.read("dealer_positions", as_of).filter(targets)
     flow_by_strike = exposures.group_by("strike").agg(pl.col("gex").sum().alias("flow_gex"))
-    naive = naive_oi_gex(exposures, levels["spot"], r, q)
+    latest_oi = closing_open_interest(lake, as_of)
+    naive = naive_oi_gex(with_open_interest(exposures, latest_oi[1]) if latest_oi else exposures, levels["spot"], r, q)
+    naive_total = {"naive_oi_total_gex": float(naive["net_gex"].sum()) if latest_oi else None,
+                   "naive_oi_date": latest_oi[0].isoformat() if latest_oi else None}
     return ReportBundle(
-        summary=summary(lake, as_of, analysis_date, levels, chain, naive, r, q) | {"data_source": source},
+        summary=summary(lake, as_of, analysis_date, levels, chain, naive_total, r, q) | {"data_source": source},
         exposures_by_strike=lake.read("exposures_by_strike", as_of).drop("as_of"),
         gamma_profile=lake.read("gamma_profile", as_of).drop("as_of"),
         gex_surface=lake.read("gex_surface", as_of).drop("as_of"),
@@ -56,9 +61,10 @@ def build_bundle(lake: Lake, as_of: dt.date, analysis_date: dt.date, r: float, q
 
 
 def summary(lake: Lake, as_of: dt.date, analysis_date: dt.date, levels: dict, chain: pl.DataFrame,
-            naive: pl.DataFrame, r: float, q: float) -> dict:
+            naive_total: dict, r: float, q: float) -> dict:
     """``analysis_summary.json``: ARCHITECTURE §5 keys (point estimates, bands beside them) plus regime, levels,
-    patterns, hedging flows, the signing model's fit, data quality and methodology."""
+    patterns, hedging flows, the signing model's fit, data quality and methodology. ``naive_total`` holds
+    ``naive_oi_total_gex`` and ``naive_oi_date``, the OI file it read (None: no OI file)."""
     structure = json.loads(lake.read("market_structure", as_of)["structure_json"][0])
     pain = lake.read("max_pain", as_of)
     flows = lake.read("hedging_flows", as_of)
@@ -71,7 +77,7 @@ def summary(lake: Lake, as_of: dt.date, analysis_date: dt.date, levels: dict, ch
         "gamma_flip": levels["gamma_flip"], "gamma_flip_band": band(levels, "gamma_flip"),
         "flip_found_share": levels["flip_found_share"],
         "prob_dealers_long_gamma": levels["prob_dealers_long_gamma"],
-        "naive_oi_total_gex": float(naive["net_gex"].sum()),
+        **naive_total,
         "call_wall": _wall(levels, "call_wall"), "put_wall": _wall(levels, "put_wall"),
         "abs_gamma_strike": levels["abs_gamma_strike"], "abs_gamma_strike_gross": levels["abs_gamma_strike_gross"],
         "gamma_centroid": levels["gamma_centroid"],
