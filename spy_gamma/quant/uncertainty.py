@@ -6,8 +6,9 @@ contract) are read right or wrong whole; the votes the data could not calibrate 
 common to the whole book (size-matched touch prints: either side; other face-value strata: the quote's side by an
 unknown amount); the flow is scaled by a factor common to the whole book (the unknown scale of directional flow);
 each right's customers get one book lean per draw, which moves the flow the votes leave unsigned and the misread
-share of the flow read at face value (the tape cannot tell the lean's direction); and the sum is kept inside the
-open interest at the close. Exposures are linear in positions, so a draw's GEX,
+share of the flow read at face value (the tape cannot tell the lean's direction); a share of each contract's
+reference votes, drawn from Uniform(0, 1), is its customers' own net, de-attenuated by 1 / (2a - 1) the votes' way;
+and the sum is kept inside the open interest at the close. Exposures are linear in positions, so a draw's GEX,
 profile, walls and flip are matrix products of the draws with per-contract unit exposures: a thousand draws of a
 thousand contracts take a tenth of a second.
 """
@@ -58,7 +59,8 @@ def position_draws(book: pl.DataFrame, n_draws: int = N_DRAWS, seed: int = 0) ->
     the signing model reads reliabilities relative to at-the-touch votes taken at face value, so the scale of
     directional flow is what the data cannot fix (docs/METHODOLOGY.md, "what the method cannot know"). Then it adds
     each right's book lean (:func:`_book_lean`): the votes' lean read through the same draw's reliability 2a - 1
-    (votes right with probability a show only 2a - 1 of their customers' lean), at most one-way.
+    (votes right with probability a show only 2a - 1 of their customers' lean), at most one-way, and the flow the
+    misread votes hide (:func:`_hidden_by_misreads`).
     """
     rng = np.random.default_rng(seed)
     n = book.height
@@ -77,12 +79,23 @@ def position_draws(book: pl.DataFrame, n_draws: int = N_DRAWS, seed: int = 0) ->
     customers_lean = np.minimum(1.0, lean_scale / np.maximum(reliability, np.finfo(float).tiny))
     lean = _book_lean(book, rng.uniform(-1.0, 1.0, (n_draws, 2)),
                       customers_lean * (unsigned + (1.0 - reliability) * face_value))
+    hidden = _hidden_by_misreads(reference_votes, face_value, reliability, rng.uniform(0.0, 1.0, (n_draws, 1)))
     own_sd = np.sqrt(np.maximum(flow_sd ** 2 - direction_sd ** 2, 0.0))
     draws = (start + half_width * rng.uniform(-1.0, 1.0, (n_draws, n)) + lean
-             + scale * (calibrated + own_sd * rng.standard_normal((n_draws, n))
+             + scale * (calibrated + hidden + own_sd * rng.standard_normal((n_draws, n))
                         + direction_sd * _shared_normals(book, n_draws, rng)))
     bound = book["open_interest"].cast(pl.Float64).fill_null(np.inf).to_numpy()
     return np.clip(draws, -bound, bound)
+
+
+def _hidden_by_misreads(reference_votes: np.ndarray, face_value: np.ndarray, reliability: np.ndarray,
+                        own_share: np.ndarray) -> np.ndarray:
+    """(draws x contracts) the dealer flow the misread votes hide: votes right with probability a show only 2a - 1
+    of their customers' net, so a net that is the customers' own lean was (1 - rel) / rel larger, the votes' way.
+    ``own_share`` (draws x 1, Uniform(0, 1)) is the share of the votes' net that is the customers' lean rather than
+    where resting orders sit or stale quotes drift, which the tape cannot tell; at most the face-value volume."""
+    hidden = -(1.0 - reliability) / np.maximum(reliability, np.finfo(float).tiny) * reference_votes
+    return own_share * np.clip(hidden, -face_value, face_value)
 
 
 def _shared_normals(book: pl.DataFrame, n_draws: int, rng: np.random.Generator) -> np.ndarray:

@@ -112,12 +112,30 @@ def test_the_misread_share_of_face_value_volume_carries_the_lean_twice():
     # 90 contracts read at face value, none unsigned: a misread share 1 - a (a ~ U(0.6, 1)) is wrong, by twice
     # its size, so the customers' lean 0.1 / u (u = 2a - 1 ~ U(0.2, 1)) moves the flow by (1 - u) x 90 x it:
     # E|flow| = 90 x 1/2 x E[0.1 (1 - u) / u] = 45 x 0.1 (ln 5 - 0.8) / 0.8, at most 90 x 0.1 x 0.8 / 0.2 = 36
-    rows = book([(600, "C", 0, 0, 0, 0, None)]).with_columns(pl.lit(-1.0).alias("reference_votes"),
-                                                              pl.lit(10.0).alias("reference_volume"),
-                                                              pl.lit(90.0).alias("face_value_volume"))
+    # The right's votes sit on a second contract with nothing read at face value, so neither hides flow.
+    rows = book([(600, "C", 0, 0, 0, 0, None), (605, "C", 0, 0, 0, 0, None)]).with_columns(
+        pl.Series("reference_votes", [0.0, -1.0]), pl.Series("reference_volume", [0.0, 10.0]),
+        pl.Series("face_value_volume", [90.0, 0.0]))
     draws = position_draws(rows, n_draws=4000, seed=6)[:, 0]
     assert np.abs(draws).max() <= 36 + 1e-9 and np.abs(draws).max() > 30
     assert np.abs(draws).mean() == pytest.approx(45 * 0.1 * (math.log(5) - 0.8) / 0.8, rel=0.05)
+
+
+def test_a_share_of_the_votes_net_is_the_customers_and_hides_more_flow_the_votes_way():
+    # Votes: customers bought 100 net of 100 (dealers sold 100), 200 contracts at face value. Votes right with
+    # probability a show 2a - 1 = u ~ U(0.2, 1) of their customers' net, so a net that is the customers' own hid
+    # 100 (1 - u) / u more, at most the 200 at face value (u <= 1/3); a share w ~ U(0, 1) of the net is theirs.
+    # E[hidden] = 1.25 x (200 x (1/3 - 0.2) + 100 x (ln 3 - 2/3)); E[draw] = E[scale] (-100 - E[w] E[hidden]).
+    # The book lean (either way, mean zero) only widens it.
+    rows = book([(600, "C", 0, 0, -100, 0, None)]).with_columns(
+        pl.lit(100.0).alias("reference_votes"), pl.lit(100.0).alias("reference_volume"),
+        pl.lit(200.0).alias("face_value_volume"))
+    draws = position_draws(rows, n_draws=200_000, seed=9)[:, 0]
+    hidden = 1.25 * (200 * (1 / 3 - 0.2) + 100 * (math.log(3) - 2 / 3))
+    assert draws.mean() == pytest.approx(MEAN_SCALE * (-100 - 0.5 * hidden), rel=0.01)
+    votes_only = position_draws(rows.with_columns(pl.lit(0.0).alias("face_value_volume")), n_draws=4000, seed=9)
+    # nothing at face value: nothing hidden, each draw the flow times the common scale
+    assert votes_only.max() <= -100 / FLOW_SCALE_SPAN + 1e-9 and votes_only.min() >= -100 * FLOW_SCALE_SPAN - 1e-9
 
 
 def test_start_inventory_draws_are_uniform_over_the_feasible_interval():

@@ -208,7 +208,7 @@ LEVEL_TABLES = ("gamma_profile", "gamma_levels", "max_pain", "hedging_flows")
         "Underlying dealers trade to stay delta neutral under spot, vol and time scenarios."))),
         deps=[dg.AssetDep("dealer_exposures"), dg.AssetDep("exposures_by_strike"), dg.AssetDep("target_expiries"),
               dg.AssetDep(open_interest, partition_mapping=OPEN_INTEREST_AROUND)],
-        group_name="analytics", kinds={"numpy", "parquet"}, code_version="4",
+        group_name="analytics", kinds={"numpy", "parquet"}, code_version="5",
         automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest))),
     partitions_def=trading_days, backfill_policy=SINGLE_RUN, can_subset=False,
     check_specs=[dg.AssetCheckSpec("profile_finite", asset="gamma_profile",
