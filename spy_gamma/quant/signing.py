@@ -10,7 +10,8 @@ Each print's customer side s is latent. Evidence about it:
 - the book direction of the print's unit (a contract, or a strike of one right across expiries: the data choose,
   :func:`fit_model`): a unit's prints share P(buy) = mu, mu ~ Beta(alpha, beta) across units. It is what signs
   the mid prints of a strike customers kept buying, and what lets the data tell how reliable each stratum is
-  relative to the others. Legs of packages (multi-leg prints) trade for the package and take no part in it.
+  relative to the others. Legs of packages (multi-leg prints) trade for the package and take no part in it;
+  nor does a print that outweighs the rest of its contract, which is read as the quote rule reads it.
   mu is the direction of the unit's opening days (open interest rose); prints of closing or unclassed days share
   it through their class's estimated link (customers close against the book they opened), prints of days not yet
   classed through the links' mix.
@@ -57,6 +58,11 @@ FACE_VALUE_FLOWS = ["size_match_flow", "unsure_flow"]  # face-value flow outside
 # A face-value print carrying this share of its contract's misclassification variance is a block: one print is
 # right or wrong as a whole (its error is 0 or twice its size), which a normal sum would understate.
 BLOCK_SHARE = 0.05
+# A print carrying at least this share of its contract's dealer volume squared (as much as all its other prints
+# together) decides its contract's flow on its own. The model's calibration (strata, depth, book directions) counts
+# each print once, so it says next to nothing about such a print: it is read as the quote rule reads it (its vote at
+# face value, no depth vote, at the mid a coin flip), and is not signed by its unit's direction.
+DECIDING_SHARE = 0.5
 BLOCK_FLOWS = "block_flows"  # per contract: the expected dealer flow of each block, drawn right or wrong
 # Per contract, what the band's book lean is scaled by and acts on (quant/uncertainty.py): the reference votes' sum
 # (vote x dealer volume) and their dealer volume, whose ratio over a right, weighted as the exposures weigh each
@@ -279,9 +285,6 @@ class SigningModel:
         self.stratum = np.array([index.get(name, -1) for name in groups["stratum"].to_list()], dtype=np.int64)
         self.strata_kind = np.array([name.rsplit("|", 1)[-1] for name in self.strata])
         self.kind = np.r_[self.strata_kind, [""]][self.stratum]  # "" for prints without a quote vote
-        # a leg of a package trades for the package, not with its unit's direction: it neither informs the
-        # direction nor is signed by it, and its stratum is never calibrated against it (kept at face value)
-        self.shares_direction = self.kind != "multileg"
         named = (groups[DAY_CLASS].fill_null(DAY_CLASSES[-1]).to_list() if DAY_CLASS in groups.columns
                  else [DAY_CLASSES[-1]] * groups.height)
         self.observed_class = np.array([DAY_CLASSES.index(name) for name in named], dtype=np.int64)
@@ -295,6 +298,11 @@ class SigningModel:
         self.size_square_sum = groups["size_square_sum"].to_numpy().astype(np.float64)
         self.size_max = (groups["size_max"].fill_null(0).to_numpy().astype(np.float64) if "size_max" in groups.columns
                          else np.zeros(groups.height))  # evidence stored before blocks were kept: no blocks
+        self.deciding = self._deciding_prints()
+        # a leg of a package trades for the package, not with its unit's direction: it neither informs the
+        # direction nor is signed by it, and its stratum is never calibrated against it (kept at face value);
+        # nor is a print that decides its contract (DECIDING_SHARE) signed by it
+        self.shares_direction = (self.kind != "multileg") & ~self.deciding
         self.reference = np.array(self.strata) == REFERENCE_STRATUM
         self.quote_accuracy = np.full(len(self.strata), REFERENCE_ACCURACY)
         self.depth_accuracy = 0.5
@@ -401,11 +409,16 @@ class SigningModel:
 
     # --- posteriors ----------------------------------------------------------------------------------------
     def likelihoods(self) -> tuple[np.ndarray, np.ndarray]:
-        """P(a group's votes | buy) and P(... | sell), per group."""
-        accuracy = np.where(self.stratum >= 0, self.quote_accuracy[np.maximum(self.stratum, 0)], 0.5)
-        quote_plus, quote_minus = _vote_likelihood(self.votes[:, 0], accuracy)
-        depth_plus, depth_minus = _vote_likelihood(self.votes[:, 1], self.depth_accuracy)
+        """P(a group's votes | buy) and P(... | sell), per group; a deciding print's quote vote at face value and
+        no depth vote."""
+        quote_plus, quote_minus = _vote_likelihood(self.votes[:, 0], self._quote_accuracy())
+        depth_plus, depth_minus = _vote_likelihood(np.where(self.deciding, 0, self.votes[:, 1]), self.depth_accuracy)
         return quote_plus * depth_plus, quote_minus * depth_minus
+
+    def _quote_accuracy(self) -> np.ndarray:
+        """Per group, its quote vote's accuracy: its stratum's (0.5 without a vote), a deciding print's at face value."""
+        accuracy = np.where(self.stratum >= 0, self.quote_accuracy[np.maximum(self.stratum, 0)], 0.5)
+        return np.where(self.deciding & (self.stratum >= 0), REFERENCE_ACCURACY, accuracy)
 
     def _posterior_and_conditional(self) -> tuple[np.ndarray, np.ndarray]:
         """Per unit the book direction's posterior on the grid; per group P(buy | direction) on the grid. Without
@@ -482,15 +495,23 @@ class SigningModel:
         return np.bincount(self.contract, values, minlength=self.contract_starts.size)
 
     def _at_face_value(self) -> np.ndarray:
-        """Per group: a quote vote whose stratum's accuracy is at face value (the reference, or never moved)."""
-        accuracy = np.where(self.stratum >= 0, self.quote_accuracy[np.maximum(self.stratum, 0)], 0.5)
-        return (self.votes[:, 0] != 0) & (accuracy >= AT_FACE_VALUE)
+        """Per group: a quote vote read at face value (the reference, a stratum never moved, a deciding print)."""
+        return (self.votes[:, 0] != 0) & (self._quote_accuracy() >= AT_FACE_VALUE)
+
+    def _deciding_prints(self) -> np.ndarray:
+        """Per group: whether its largest print carries DECIDING_SHARE of its contract's dealer volume squared."""
+        return self._dominant(np.ones(self.counts.size, dtype=bool), DECIDING_SHARE)
 
     def _block_groups(self, face: np.ndarray) -> np.ndarray:
         """Per group: whether its largest print is a block (BLOCK_SHARE of its contract's face-value variance)."""
-        squares = np.where(face, self.size_square_sum * self.dealer ** 2, 0.0)
-        largest = (self.size_max * self.dealer) ** 2
-        return (squares > 0) & (largest > 0) & (largest >= BLOCK_SHARE * self._per_contract(squares)[self.contract])
+        return self._dominant(face, BLOCK_SHARE)
+
+    def _dominant(self, among: np.ndarray, share: float) -> np.ndarray:
+        """Per group of ``among``: whether its largest print carries ``share`` of the dealer volume squared of its
+        contract's ``among`` groups."""
+        squares = np.where(among, self.size_square_sum * self.dealer ** 2, 0.0)
+        largest = np.where(among, (self.size_max * self.dealer) ** 2, 0.0)
+        return (largest > 0) & (largest >= share * self._per_contract(squares)[self.contract])
 
     def _blocks(self, blocks: np.ndarray, p_buy: np.ndarray) -> pl.DataFrame:
         """``ticker, block_flows``: each contract's blocks' expected dealer flows (a list; no row without one)."""

@@ -87,6 +87,30 @@ def test_a_contracts_direction_signs_its_mid_prints():
     assert model.fit().book_direction_sd == pytest.approx(0.4, abs=0.05)
 
 
+def test_a_print_that_outweighs_the_rest_of_its_contract_is_read_as_the_quote_rule_reads_it():
+    # A 200-lot carries 40000 / (40000 + 23 x 25) of its contract's volume squared: the calibration, read on 5-lots
+    # counted one each, says nothing about it. At the mid it stays a coin flip, its contract's direction and a depth
+    # vote that agrees with it notwithstanding; inside, where 5-lots vote right 3 times in 4 and are read with their
+    # contract's direction, its quote vote counts at face value. The contracts' other mid prints keep their reading.
+    rng = np.random.default_rng(7)
+    contract, sides = directional_market(rng)
+    where = np.where(rng.random(contract.size) < 0.3, "mid", np.where(rng.random(contract.size) < 0.5, "inside", "touch"))
+    vote_right = (where != "inside") | (rng.random(contract.size) < 0.75)
+    mid_print = int(np.flatnonzero((contract == 0) & (where == "mid"))[0])
+    inside_print = int(np.flatnonzero((contract == 1) & (where == "inside") & vote_right)[0])
+    depth = np.zeros(contract.size, dtype=int)
+    depth[mid_print] = 1 if sides[contract == 0].sum() > 0 else -1
+    size = np.where(np.isin(np.arange(contract.size), [mid_print, inside_print]), 200, 5)
+    prints, model = window(tape(sides, contract, where, vote_right=vote_right, depth_vote=depth)
+                           .with_columns(pl.Series("size", size)))
+    p = prints["p_customer_buy"].to_numpy()
+    assert model.fit().quote_accuracy["inside|age0|plain"] == pytest.approx(0.75, abs=0.05)
+    assert p[mid_print] == pytest.approx(0.5, abs=1e-12)
+    assert p[inside_print] == pytest.approx(1.0 if prints["quote_vote"][inside_print] > 0 else 0.0, abs=1e-5)
+    others = (contract == 0) & (where == "mid") & (np.arange(contract.size) != mid_print)
+    assert np.abs(p[others] - 0.5).min() > 0.2
+
+
 def opening_and_closing_market(rng: np.random.Generator, closing_follows: float):
     """Contracts with a direction (0.5 +- 0.4) on their opening days (odd days of the month); on closing days (even)
     customers buy with probability 1/2 + closing_follows x (direction - 1/2). 30% of prints at the mid."""

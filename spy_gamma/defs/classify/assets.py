@@ -39,7 +39,7 @@ CLASSIFY_DEPS = [dg.AssetDep(spy_trades), dg.AssetDep(spy_quotes),
                        "and vote): what the window's signing model is fitted on.",
         "session_quality": "One row per session: prints, quote coverage and states, old quotes, undecided sides, "
                            "open/close method shares: the data-quality block's inputs."},
-        deps=CLASSIFY_DEPS, group_name="classify", kinds={"polars", "parquet"}, code_version="7",
+        deps=CLASSIFY_DEPS, group_name="classify", kinds={"polars", "parquet"}, code_version="8",
         automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest))),
     partitions_def=trading_days, backfill_policy=SINGLE_RUN, can_subset=False,
     check_specs=[
