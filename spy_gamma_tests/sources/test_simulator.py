@@ -16,7 +16,8 @@ import pytest
 
 from spy_gamma.quant.contracts import is_spy_option, occ_ticker
 from spy_gamma.sources.simulator import simulate_market
-from spy_gamma.sources.simulator.market import occ_tickers
+from spy_gamma.sources.simulator.market import SpotDay, VolSurface, expiry_close_array, occ_tickers
+from spy_gamma.sources.simulator.noise import NOISE_ROOTS, noise_prints
 from spy_gamma.sources.simulator.params import MarketParams
 from spy_gamma.sources.simulator.writer import flatfile_path, truth_path
 from spy_gamma.trading_calendar import previous_trading_day, session_close_ns, session_open_ns
@@ -314,6 +315,20 @@ def test_noise_roots_fool_a_prefix_filter(world):
     assert 0.15 < spy_share < 0.25
     quoted = read_kind(root, "quotes", days[0])["ticker"].str.slice(0, 6).unique().to_list()
     assert "O:SPYI" in quoted and "O:SPYG" in quoted
+
+
+def test_noise_strikes_stay_on_the_listed_grid_in_a_volatile_wing():
+    """A heavy-tailed draw far into a volatile root's put wing lists its lowest strike, never a strike of 0."""
+    day = dt.date(2025, 9, 17)
+    seconds = 23_400
+    spot = SpotDay(day, session_open_ns(day), np.full(seconds, 650.0), np.full(10, 650.0), np.full(10, 650.0))
+    expiries = [dt.date(2025, 9, 19), dt.date(2025, 10, 17)]
+    _, contracts = noise_prints(200_000, spot, VolSurface(level=10.0), expiries, expiry_close_array(expiries), False,
+                                np.random.default_rng(3))
+    steps = np.array([r.strike_step for r in NOISE_ROOTS])[contracts.roots]
+    assert (contracts.strike >= steps).all()
+    assert (contracts.strike == steps).sum() > 0  # the wing reached the floor: the draw tests what it says
+    assert not contracts.tickers.str.contains(r"[CP]00000000$").any()
 
 
 def test_vectorized_tickers_match_the_occ_builder():

@@ -75,7 +75,8 @@ def noise_prints(n: int, spot: SpotDay, surface: VolSurface, expiries: list[dt.d
     underlying = spec["level"] * (spot.at(ts) / spot.path[0]) ** spec["beta"]
     spread = np.maximum(0.6 * spec["vol_scale"] * surface.atm_vol(tte) * np.sqrt(tte), 0.004)
     moneyness = rng.standard_t(4, size=n) * spread
-    strike = np.round(underlying * np.exp(moneyness) / spec["strike_step"]) * spec["strike_step"]
+    # a heavy-tailed wing of a volatile root can round to a strike of 0, which no chain lists (and prices NaN)
+    strike = np.maximum(np.round(underlying * np.exp(moneyness) / spec["strike_step"]), 1) * spec["strike_step"]
     is_call = np.where(moneyness > 0, rng.random(n) < 0.75, rng.random(n) < 0.25)
     strike_mills = np.round(strike * 1000).astype(np.int64)
     code = ((roots.astype(np.int64) * 64 + expiry) * 2 + is_call) << 32 | strike_mills  # one int per contract
