@@ -8,6 +8,8 @@ truth at the as-of close, for the target expiries' contracts:
 - dealer positions: correlation and WAPE (sum |est - true| / sum |true|) of ours and of the plain quote rule
   (above the mid a customer buy, below a sell, mid prints unsigned, crosses with a cross code left out, no start
   inventory);
+- the quote rule given the same open-interest evidence as ours (its flow plus our start inventory, kept inside the
+  OI at the close), so a market's gain splits into what the OI evidence adds and what the signing model adds;
 - total dealer GEX (true positions priced with the same vols): sign hit, relative error, whether the 90% band
   holds it; the flip's error in dollars.
 """
@@ -80,6 +82,7 @@ def score(data: Path, truth_root: Path, summary: dict) -> dict:
     truth = pl.read_parquet(truth_root / "positions" / f"{AS_OF}.parquet").filter(pl.col("expiry").is_in(expiries))
     ours = lake.read("dealer_positions", AS_OF).filter(pl.col("expiry").is_in(expiries))
     quote = quote_rule_positions(lake, expiries)
+    quote_with_oi = with_open_interest_evidence(quote, ours)
     chain = lake.read("contract_iv", AS_OF)
     spot = summary["spot"]
     true_book = dealer_book(truth.with_columns(pl.col("dealer_position").cast(pl.Float64)), chain, AS_OF)
@@ -91,6 +94,7 @@ def score(data: Path, truth_root: Path, summary: dict) -> dict:
     fit = SigningFit.from_dict(json.loads(lake.read("signing_fit", AS_OF)["fit_json"][0]))
     return {
         "ours": recovery(ours, truth), "quote_rule": recovery(quote, truth),
+        "quote_rule_with_oi": recovery(quote_with_oi, truth),
         "direction": fit.direction_unit if fit.identified else None,
         "top_contract_share": top_contract_share(truth),
         "true_total_gex": true_gex, "total_gex": ours_gex, "band": band,
@@ -112,6 +116,17 @@ def quote_rule_positions(lake, expiries: list[dt.date]) -> pl.DataFrame:
     return (prints.filter(pl.col("expiry").is_in(expiries))
             .group_by("ticker").agg((-pl.col("quote_vote").cast(pl.Float64) * pl.col("size") * pl.col("p_dealer"))
                                     .sum().alias("dealer_position")))
+
+
+def with_open_interest_evidence(quote: pl.DataFrame, ours: pl.DataFrame) -> pl.DataFrame:
+    """The quote rule's positions plus our start inventory, kept inside the open interest at the close where it is
+    known (``ours``: ``ticker, start_inventory, open_interest``): the quote rule given our open-interest evidence."""
+    bound = pl.col("open_interest").cast(pl.Float64)
+    position = pl.col("dealer_position").fill_null(0.0) + pl.col("start_inventory").fill_null(0.0)
+    return (quote.join(ours.select("ticker", "start_inventory", "open_interest"), on="ticker", how="full",
+                       coalesce=True)
+            .select("ticker", pl.when(bound.is_null()).then(position).otherwise(position.clip(-bound, bound))
+                    .alias("dealer_position")))
 
 
 def recovery(estimated: pl.DataFrame, truth: pl.DataFrame) -> dict:
@@ -142,9 +157,10 @@ def informative(params: dict) -> bool:
 
 def aggregate(rows: list[dict]) -> dict:
     """The goals of the bench: median corr/WAPE gains over the quote rule, worst losses and how many markets lose
-    more than the allowed margin (LOSS_MARGINS), band coverage, signs, windows with a book direction identified."""
-    corr_gain = np.array([r["ours"]["correlation"] - r["quote_rule"]["correlation"] for r in rows])
-    wape_gain = np.array([r["quote_rule"]["wape"] - r["ours"]["wape"] for r in rows])
+    more than the allowed margin (LOSS_MARGINS), the signing's own median gains (over the quote rule given the same
+    open-interest evidence), band coverage, signs, windows with a book direction identified."""
+    corr_gain, wape_gain = _gains(rows, "quote_rule")
+    signing_corr_gain, signing_wape_gain = _gains(rows, "quote_rule_with_oi")
     signal = np.array([informative(r["params"]) for r in rows])
     excludes = [r for r in rows if r["band_excludes_zero"]]
     flips = [r["flip_error_usd"] for r in rows if r["flip_error_usd"] is not None]
@@ -153,6 +169,8 @@ def aggregate(rows: list[dict]) -> dict:
             "worst_corr_gain": float(corr_gain.min()), "worst_wape_gain": float(wape_gain.min()),
             "markets_losing_corr": int((corr_gain < -LOSS_MARGINS[0]).sum()),
             "markets_losing_wape": int((wape_gain < -LOSS_MARGINS[1]).sum()),
+            "median_signing_corr_gain": float(np.median(signing_corr_gain)),
+            "median_signing_wape_gain": float(np.median(signing_wape_gain)),
             "directions_identified": sum(r["direction"] is not None for r in rows),
             "informative_markets": int(signal.sum()),
             "beats_on_every_informative_market": bool(((corr_gain > 0) & (wape_gain > 0))[signal].all()),
@@ -164,6 +182,12 @@ def aggregate(rows: list[dict]) -> dict:
             if excludes else None,
             "median_gex_relative_error": float(np.median([r["gex_relative_error"] for r in rows])),
             "median_flip_error_usd": float(np.median(flips)) if flips else None}
+
+
+def _gains(rows: list[dict], baseline: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per market, our correlation gain and WAPE gain over ``baseline``'s positions."""
+    return (np.array([r["ours"]["correlation"] - r[baseline]["correlation"] for r in rows]),
+            np.array([r[baseline]["wape"] - r["ours"]["wape"] for r in rows]))
 
 
 def coverage_interval(hits: int, n: int, confidence: float = COVERAGE_CONFIDENCE) -> list[float]:
@@ -194,14 +218,16 @@ def markdown_table(result: dict) -> str:
     """One row per market and the aggregate goals."""
     lines = [f"# Accuracy over {len(result['markets'])} randomized markets (as of {result['as_of']}, "
              f"scale {result['scale']})", "",
-             "| seed | informative | direction | top contract | corr ours | corr quote | WAPE ours | WAPE quote | "
-             "true GEX $bn | ours $bn | 90% band $bn | covers | sign | flip err $ |", "|---" * 14 + "|"]
+             "| seed | informative | direction | top contract | corr ours | corr quote | corr quote+OI | WAPE ours | "
+             "WAPE quote | WAPE quote+OI | true GEX $bn | ours $bn | 90% band $bn | covers | sign | flip err $ |",
+             "|---" * 16 + "|"]
     for r in result["markets"]:
         band = r["band"]
         lines.append(
             f"| {r['seed']} | {'yes' if informative(r['params']) else 'no'} | {r['direction'] or 'none'} | "
             f"{r['top_contract_share']:.2f} | {r['ours']['correlation']:.3f} | "
-            f"{r['quote_rule']['correlation']:.3f} | {r['ours']['wape']:.3f} | {r['quote_rule']['wape']:.3f} | "
+            f"{r['quote_rule']['correlation']:.3f} | {r['quote_rule_with_oi']['correlation']:.3f} | "
+            f"{r['ours']['wape']:.3f} | {r['quote_rule']['wape']:.3f} | {r['quote_rule_with_oi']['wape']:.3f} | "
             f"{r['true_total_gex'] / 1e9:.2f} | {r['total_gex'] / 1e9:.2f} | {band['p05'] / 1e9:.2f} .. "
             f"{band['p95'] / 1e9:.2f} | {'yes' if r['band_covers_truth'] else 'no'} | "
             f"{'right' if r['gex_sign_right'] else 'wrong'} | "

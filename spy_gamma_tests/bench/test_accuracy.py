@@ -12,6 +12,7 @@ from spy_gamma.bench.accuracy import (
     markdown_table,
     recovery,
     top_contract_share,
+    with_open_interest_evidence,
 )
 
 
@@ -34,20 +35,25 @@ def test_recovery_scores_over_the_union_of_contracts():
     assert score["correlation"] == pytest.approx(cov / (var_e * var_t) ** 0.5)
 
 
-def market(corr_ours, corr_quote, wape_ours, wape_quote, covers, sign_right, excludes_zero, signals, direction=None):
+def market(corr_ours, corr_quote, wape_ours, wape_quote, covers, sign_right, excludes_zero, signals, direction=None,
+           with_oi=(0.0, 1.0)):
     return {"ours": {"correlation": corr_ours, "wape": wape_ours}, "direction": direction,
             "quote_rule": {"correlation": corr_quote, "wape": wape_quote},
+            "quote_rule_with_oi": {"correlation": with_oi[0], "wape": with_oi[1]},
             "band_covers_truth": covers, "gex_sign_right": sign_right, "band_excludes_zero": excludes_zero,
             "gex_relative_error": 0.5, "flip_error_usd": 1.0, "params": {"depth_informative": signals},
             "true_total_gex": 0.0, "band": {"p05": -1.0, "p50": 0.0, "p95": 1.0}}
 
 
 def test_aggregate_states_the_goals_plainly():
-    rows = [market(0.8, 0.7, 0.5, 0.6, True, True, True, True, "strike"),  # gains 0.1 / 0.1, informative
-            market(0.6, 0.605, 0.71, 0.70, True, True, False, False),      # losses 0.005 / 0.01, nothing informative
-            market(0.5, 0.4, 0.8, 0.9, False, False, True, True),          # a wrong sign with the band off zero
-            market(0.5, 0.52, 0.8, 0.775, True, True, False, True, "contract")]  # losses 0.02 / 0.025: past both margins
+    rows = [market(0.8, 0.7, 0.5, 0.6, True, True, True, True, "strike", (0.75, 0.55)),  # gains 0.1 / 0.1, informative
+            market(0.6, 0.605, 0.71, 0.70, True, True, False, False, None, (0.61, 0.70)),  # losses 0.005 / 0.01, nothing informative
+            market(0.5, 0.4, 0.8, 0.9, False, False, True, True, None, (0.5, 0.8)),  # a wrong sign with the band off zero
+            market(0.5, 0.52, 0.8, 0.775, True, True, False, True, "contract", (0.49, 0.79))]  # losses 0.02 / 0.025: past both margins
     summary = aggregate(rows)
+    # over the quote rule with our OI evidence: corr gains 0.05, -0.01, 0, 0.01 (median 0.005); WAPE 0.05, -0.01, 0, -0.01
+    assert summary["median_signing_corr_gain"] == pytest.approx(0.005)
+    assert summary["median_signing_wape_gain"] == pytest.approx(-0.005)
     assert summary["markets_losing_corr"] == 1 and summary["markets_losing_wape"] == 1
     assert summary["directions_identified"] == 2
     assert summary["median_corr_gain"] == pytest.approx((0.1 - 0.005) / 2) and summary["worst_corr_gain"] == pytest.approx(-0.02)
@@ -88,8 +94,19 @@ def test_the_markdown_table_shows_every_market_and_goal():
     rows = [market(0.8, 0.7, 0.5, 0.6, True, True, True, True, "strike") | {"seed": 7, "true_total_gex": 2e9,
             "total_gex": 1e9, "gex_sign_right": True, "top_contract_share": 0.25}]
     table = markdown_table({"as_of": "2025-10-03", "scale": 0.004, "markets": rows, "aggregate": aggregate(rows)})
-    assert "| 7 | yes | strike | 0.25 | 0.800 | 0.700 | 0.500 | 0.600 | 2.00 | 1.00 | -0.00 .. 0.00 | yes | right | 1.00 |" in table
+    assert ("| 7 | yes | strike | 0.25 | 0.800 | 0.700 | 0.000 | 0.500 | 0.600 | 1.000 | 2.00 | 1.00 | -0.00 .. 0.00 | "
+            "yes | right | 1.00 |") in table
     assert "| band_coverage_interval | 0.050 .. 1.000 |" in table
+
+
+def test_the_quote_rule_with_open_interest_evidence_adds_our_start_and_keeps_inside_the_oi():
+    quote = positions({"A": -250.0, "B": 40.0, "C": 30.0, "E": 5.0})
+    ours = pl.DataFrame({"ticker": ["A", "B", "C", "D"], "start_inventory": [51.0, -10.0, 0.0, 7.0],
+                         "open_interest": [148, 100, None, 20]})
+    result = dict(with_open_interest_evidence(quote, ours).iter_rows())
+    # A: -250 + 51 = -199, clipped to -148; B: 30 inside 100; C: no OI known, unclipped; D: untraded, its start
+    # alone; E: not in our book, the quote rule's own
+    assert result == {"A": -148.0, "B": 30.0, "C": 30.0, "D": 7.0, "E": 5.0}
 
 
 def test_a_market_is_informative_when_any_signal_beyond_the_quote_is():
