@@ -224,7 +224,8 @@ def _units_seen_in_part(lake: Lake, day: dt.date, expiries: list[dt.date], partl
                         unit: str) -> set[str]:
     """Contracts whose direction unit (a strike across expiries) printed today in expiries the session does not
     follow, or in contracts it quoted only in part: the batch read their direction with prints the feed does not
-    carry, or paired otherwise. (Prints the feed dropped, in a gap, are not excused: they show as differences.)"""
+    carry, or paired otherwise. (A gap is not a reason to excuse a contract: its dropped prints show as
+    differences in ``live_reconciliation``, and in ``differing`` where the contract is compared.)"""
     groups = lake.read_if_present("vote_groups", day)
     if groups is None:
         return set()
