@@ -30,6 +30,7 @@ from scipy.stats import norm
 
 from spy_gamma.quant.book import dealer_book
 from spy_gamma.quant.exposure import contract_exposures, gamma_flip, gamma_profile
+from spy_gamma.quant.positions import within_open_interest
 from spy_gamma.quant.signing import SigningFit
 from spy_gamma.settings import DEFAULT_DIVIDEND_YIELD, DEFAULT_RATE
 
@@ -121,12 +122,10 @@ def quote_rule_positions(lake, expiries: list[dt.date]) -> pl.DataFrame:
 def with_open_interest_evidence(quote: pl.DataFrame, ours: pl.DataFrame) -> pl.DataFrame:
     """The quote rule's positions plus our start inventory, kept inside the open interest at the close where it is
     known (``ours``: ``ticker, start_inventory, open_interest``): the quote rule given our open-interest evidence."""
-    bound = pl.col("open_interest").cast(pl.Float64)
     position = pl.col("dealer_position").fill_null(0.0) + pl.col("start_inventory").fill_null(0.0)
     return (quote.join(ours.select("ticker", "start_inventory", "open_interest"), on="ticker", how="full",
                        coalesce=True)
-            .select("ticker", pl.when(bound.is_null()).then(position).otherwise(position.clip(-bound, bound))
-                    .alias("dealer_position")))
+            .select("ticker", within_open_interest(position).alias("dealer_position")))
 
 
 def recovery(estimated: pl.DataFrame, truth: pl.DataFrame) -> dict:

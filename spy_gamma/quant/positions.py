@@ -97,6 +97,12 @@ def _relabel(path: pl.DataFrame) -> pl.DataFrame:
                              for name, expr in relabelled.items())
 
 
+def within_open_interest(position: pl.Expr) -> pl.Expr:
+    """``position`` kept inside the frame's ``open_interest`` (|D| <= OI), unchanged where the OI is unknown."""
+    bound = pl.col("open_interest").cast(pl.Float64)
+    return pl.when(bound.is_null()).then(position).otherwise(position.clip(-bound, bound))
+
+
 def positions_at(path: pl.DataFrame, as_of: dt.date, flow_variance: pl.DataFrame) -> pl.DataFrame:
     """The as-of close of a position path, contracts still alive after it (expiring after ``as_of``) only.
 
@@ -107,9 +113,7 @@ def positions_at(path: pl.DataFrame, as_of: dt.date, flow_variance: pl.DataFrame
     ``window_flow_sd`` and ``position_sd`` (with the start inventory's) and carries those parts along.
     """
     alive = path.filter((pl.col("date") == as_of) & (pl.col("expiry") > as_of))
-    bound = pl.col("open_interest").cast(pl.Float64)
-    clipped = pl.when(bound.is_null()).then(pl.col("dealer_position")).otherwise(
-        pl.col("dealer_position").clip(-bound, bound))
+    clipped = within_open_interest(pl.col("dealer_position"))
     flow_sd = pl.col("dealer_flow_variance").fill_null(0.0).sqrt()
     carried = ["dealer_flow_variance", *FACE_VALUE_FLOWS, *LEAN_COLUMNS, *DIRECTION_COLUMNS, BLOCK_FLOWS]
     return (alive.join(flow_variance.select("ticker", *carried), on="ticker", how="left")

@@ -36,8 +36,12 @@ def replay_lake(pipeline_run, tmp_path_factory):
     return Lake(data), pipeline_run["data"] / "flatfiles" / "simulated"
 
 
+def batch_trades(lake: Lake, expiries: list[dt.date]) -> pl.DataFrame:
+    return lake.read("spy_trades", DAY).filter(pl.col("expiry").is_in(expiries))
+
+
 def batch_prints(lake: Lake, expiries: list[dt.date]) -> int:
-    return lake.read("spy_trades", DAY).filter(pl.col("expiry").is_in(expiries)).height
+    return batch_trades(lake, expiries).height
 
 
 def test_live_book_at_the_close_equals_the_batch_book(replay_lake):
@@ -79,8 +83,7 @@ def test_a_disconnect_is_a_recorded_gap_never_filled(replay_lake):
     # the missed prints show in the reconciliation: contracts that traded in the gap differ from the batch book
     # (most of them belong to units the summary's comparison excuses, so whether `differing` counts one depends on
     # which minutes the gap took)
-    missed = (lake.read("spy_trades", DAY).filter(pl.col("expiry").is_in(expiries)
-                                                   & pl.col("sip_timestamp").is_between(gap["from_ns"], gap["to_ns"])))
+    missed = batch_trades(lake, expiries).filter(pl.col("sip_timestamp").is_between(gap["from_ns"], gap["to_ns"]))
     reconciled = lake.read("live_reconciliation", DAY).filter(pl.col("ticker").is_in(missed["ticker"].unique().to_list()))
     assert missed.height > 0 and (reconciled["difference"].abs() > FIT_ROUNDING).sum() > 0
 
