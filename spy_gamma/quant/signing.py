@@ -16,8 +16,8 @@ Each print's customer side s is latent. Evidence about it:
   it through their class's estimated link (customers close against the book they opened), prints of days not yet
   classed through the links' mix.
 
-Reliabilities and the spread of directions come from the method of moments on vote pairs of one contract on
-different days (see :meth:`SigningModel.fit`): fresh, plain at-the-touch votes are taken at face value (the plain
+Reliabilities and the spread of directions come from the method of moments on vote pairs of one direction unit
+on different days (see :meth:`SigningModel.fit`): fresh, plain at-the-touch votes are taken at face value (the plain
 quote rule) and every other reliability is what the data support against them. A signal that carries no
 information is estimated at a coin flip and contributes nothing; data that show no book direction (or one day
 alone) leave the model exactly the quote rule, mid prints at 1/2. Tick tests are not used: they compare a print
@@ -42,6 +42,10 @@ PRIOR_PRINTS = 20.0  # pseudo-prints of the priors: evidence a stratum or signal
 VOTE_COLUMNS = ["quote_vote", "depth_vote"]
 GRID = np.linspace(0.0125, 0.9875, 40)  # propensities integrated on 40 points
 MIN_Z = 3.0  # the reference votes' covariance must stand out from zero by this many standard errors
+# A reliability or link moves from its prior only as far as its estimate stands out beyond this many standard errors
+# (the conventional 95% level): with some 25 strata, links and the depth signal estimated at once, a one-sd gate
+# let a third of pure-noise estimates move
+SHRINK_Z = 2.0
 BOOTSTRAP_DRAWS, BOOTSTRAP_SEED = 200, 0  # Poisson bootstrap over contracts for the moments' standard errors
 NO_DIRECTION = 1000.0  # alpha = beta of a book-direction prior that says "no direction" (sd 0.016)
 # A vote taken at face value (the reference, or a stratum the data could not move from its prior: accuracy at or
@@ -277,7 +281,7 @@ class SigningModel:
         self.starts, self.contract_starts = _run_starts(self.unit), _run_starts(self.contract)
         self.unit_of_contract = self.unit[self.contract_starts]
         self.by_unit = _Pairing.of(groups, "unit", self.unit)
-        self.by_contract = self.by_unit if unit == "contract" else _Pairing.of(groups, "ticker", self.contract)
+        self.contract_pairs = _ContractPairs.of(groups, self.contract, self.unit[self.contract_starts])
         self.tickers = groups["ticker"].gather(self.contract_starts).to_list()
         self.unit_keys = groups["unit"].gather(self.contract_starts).to_list()
         self.strata = sorted(set(groups["stratum"].to_list()) - {""} | {REFERENCE_STRATUM})
@@ -313,8 +317,8 @@ class SigningModel:
     # --- fitting -------------------------------------------------------------------------------------------
     def fit(self) -> SigningFit:
         """Reliabilities and the spread of book directions by the method of moments, on vote pairs from
-        different days: the spread within one direction unit (a contract, or a strike across expiries), the
-        reliabilities within one contract; bootstrap standard errors over units (contracts).
+        different days within one direction unit (a contract, or a strike across expiries; the reliabilities on
+        matched pairs of its contracts, :meth:`_matched_reliabilities`); bootstrap standard errors over units.
 
         Given its book direction mu, two prints of a unit vote independently, so the covariance of their
         (centred) votes is r_i r_j Var(2 mu - 1), r = 2a - 1. A stratum's reliability relative to the reference
@@ -324,17 +328,15 @@ class SigningModel:
         whatever the sides. Votes are centred on their stratum's mean at each spread width (SPREAD_TICKS), so a
         stratum that leans one way for reasons of its own (where resting orders sit, where a one-tick spread leaves
         an improving print to land) is not mistaken for information. Each reliability
-        moves from its prior only as far as its estimate stands out of its standard error (positive-part
-        James-Stein); without a reference covariance MIN_Z standard errors above zero nothing is identified and
+        moves from its prior only as far as its estimate stands out beyond SHRINK_Z standard errors; without a reference covariance MIN_Z standard errors above zero nothing is identified and
         the model is the quote rule. With day classes (opening days among the reference prints) every covariance is
         taken on opening days, each other class's link is its reference votes' covariance with the opening days'
         relative to theirs, shrunk towards 0 (no link), and the unknown class takes the links' print-weighted mix.
         """
         classed = bool((self._is_reference() & (self.observed_class == 0)).any())
         self.day_class = self.observed_class if classed else np.zeros_like(self.observed_class)
-        reference, others, depth, links = self._vote_covariances(self.by_unit)
-        if self.by_contract is not self.by_unit:  # reliabilities where prints share a direction by construction
-            _, others, depth, _ = self._vote_covariances(self.by_contract)
+        reference, links = self._direction_covariances()
+        others, depth = self._matched_reliabilities()
         identified = bool(reference.estimate > MIN_Z * reference.error)
         estimated = np.r_[1.0, [link.shrunk(0.0) if identified else 0.0 for link in links]]
         shares = np.bincount(self.day_class, self.counts, minlength=len(DAY_CLASSES))[:estimated.size]
@@ -371,33 +373,51 @@ class SigningModel:
     def _is_reference(self) -> np.ndarray:
         return (self.stratum >= 0) & self.reference[np.maximum(self.stratum, 0)]
 
-    def _vote_covariances(self, pairing: _Pairing) -> tuple[_Ratio, list[_Ratio], _Ratio, list[_Ratio]]:
-        """Cross-day vote covariances within the pairing's owners (direction units, or contracts), on the anchor
-        class's days: the reference's own, and each stratum's (and the depth signal's) relative to the reference's
-        in the very same owners (so strata traded in other kinds of contracts compare on like terms); and the
-        reference votes of every other day class relative to the anchor's (the classes' links); each with a
-        Poisson-bootstrap standard error over owners. Votes are centred within their class.
-
-        A strike pools expiries whose directions may differ in part; a stratum that trades in other expiries than
-        the reference prints would then covary less with them for that reason alone, so :meth:`fit` calibrates
-        reliabilities within contracts and uses the strike only for the direction."""
+    def _direction_covariances(self) -> tuple[_Ratio, list[_Ratio]]:
+        """Cross-day covariances of the reference votes within direction units: the anchor class's own (the
+        spread of directions), and every other day class's relative to the anchor's (the classes' links); each with
+        a Poisson-bootstrap standard error over units. Votes are centred within their class."""
+        pairing = self.by_unit
         weights = np.random.default_rng(BOOTSTRAP_SEED).poisson(1.0, (BOOTSTRAP_DRAWS, pairing.owners))
+        quote = self.votes[:, 0].astype(np.float64)
+        is_reference = self._is_reference() & (self.day_class == 0)
+        ref_days = pairing.day_sums(is_reference, self._centred(is_reference, quote), self.counts)
+        ref_products, ref_pairs = pairing.cross_day(ref_days, ref_days)
+        ref_mean = np.divide(ref_products, ref_pairs, out=np.zeros_like(ref_products), where=ref_pairs > 0)
+
+        def link(name: str) -> _Ratio:
+            mask = self._is_reference() & (self.day_class == DAY_CLASSES.index(name))
+            products, pairs = pairing.cross_day(pairing.day_sums(mask, self._centred(mask, quote), self.counts), ref_days)
+            return _Ratio.of(products, pairs * ref_mean, weights)
+
+        return _Ratio.of(ref_products, ref_pairs, weights), [link(name) for name in ESTIMATED_CLASSES]
+
+    def _matched_reliabilities(self) -> tuple[list[_Ratio], _Ratio]:
+        """Each stratum's (and the depth signal's) reliability relative to the reference, from cross-day pairs of any
+        two contracts of a direction unit (the expiries of a strike; one contract when the unit is the contract),
+        each pair's covariance set against the reference votes' own in the very same two contracts.
+
+        For any two contracts c, c' of a unit, cov(stratum vote in c, reference vote in c') is r r_ref cov(mu_c,
+        mu_c') whatever the expiries share, so matching the pairs keeps a stratum that trades in other expiries from
+        reading as less reliable, while a strike's expiries give it several times the pairs of one contract. A pair
+        of contracts whose reference votes give no cross-day pair is left out. Bootstrap over units."""
+        weights = np.random.default_rng(BOOTSTRAP_SEED).poisson(1.0, (BOOTSTRAP_DRAWS, self.by_unit.owners))
         quote, depth = self.votes[:, 0].astype(np.float64), self.votes[:, 1].astype(np.float64)
         anchor = self.day_class == 0
         is_reference = self._is_reference() & anchor
-        ref_days = pairing.day_sums(is_reference, self._centred(is_reference, quote), self.counts)
-        ref_products, ref_pairs = pairing.cross_day(ref_days, ref_days)
-        reference = _Ratio.of(ref_products, ref_pairs, weights)
-        ref_mean = np.divide(ref_products, ref_pairs, out=np.zeros_like(ref_products), where=ref_pairs > 0)
+        pairs = self.contract_pairs
+        reference = pairs.day_sums(is_reference, self._centred(is_reference, quote), self.counts)
+        reference_mean = (pairs.cross_day(reference, reference).filter(pl.col("pairs") > 0)
+                          .select("contract", "contract_b", (pl.col("products") / pl.col("pairs")).alias("mean")))
 
         def against_reference(mask: np.ndarray, vote: np.ndarray) -> _Ratio:
-            products, pairs = pairing.cross_day(pairing.day_sums(mask, self._centred(mask, vote), self.counts), ref_days)
-            return _Ratio.of(products, pairs * ref_mean, weights)
+            matched = pairs.cross_day(pairs.day_sums(mask, self._centred(mask, vote), self.counts), reference).join(
+                reference_mean, on=["contract", "contract_b"])
+            return _Ratio.of(pairs.per_owner(matched, pl.col("products")),
+                             pairs.per_owner(matched, pl.col("pairs") * pl.col("mean")), weights)
 
         others = [against_reference((self.stratum == index) & anchor, quote) for index in range(len(self.strata))]
-        links = [against_reference(self._is_reference() & (self.day_class == DAY_CLASSES.index(name)), quote)
-                 for name in ESTIMATED_CLASSES]
-        return reference, others, against_reference((depth != 0) & anchor, depth), links
+        return others, against_reference((depth != 0) & anchor, depth)
 
     def _centred(self, mask: np.ndarray, vote: np.ndarray) -> np.ndarray:
         """Votes minus their (count-weighted) mean over the ``mask`` groups of the same spread width."""
@@ -581,6 +601,48 @@ class _Pairing:
 
 
 @dataclass(frozen=True)
+class _ContractPairs:
+    """Contract-days for cross-day vote pairs between any two contracts of one direction unit."""
+
+    contract: np.ndarray  # per group
+    day: np.ndarray  # per group: its session's index
+    unit_of_contract: np.ndarray
+    owners: int
+
+    @classmethod
+    def of(cls, groups: pl.DataFrame, contract: np.ndarray, unit_of_contract: np.ndarray) -> _ContractPairs:
+        day = groups.select(pl.struct("date").rank("dense") - 1).to_series().to_numpy().astype(np.int64)
+        return cls(contract, day, unit_of_contract, int(unit_of_contract.max()) + 1 if unit_of_contract.size else 0)
+
+    def day_sums(self, mask: np.ndarray, vote: np.ndarray, counts: np.ndarray) -> pl.DataFrame:
+        """``unit, contract, day, vote, count``: per contract-day, the sum of the selected votes and their number."""
+        sums = (pl.DataFrame({"contract": self.contract[mask], "day": self.day[mask], "vote": (vote * counts)[mask],
+                              "count": counts[mask]})
+                .group_by("contract", "day").agg(pl.col("vote").sum(), pl.col("count").sum()))
+        return sums.with_columns(pl.Series("unit", self.unit_of_contract[sums["contract"].to_numpy()]))
+
+    def cross_day(self, a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
+        """``unit, contract, contract_b, products, pairs``: per two contracts of a unit (a's votes in the first, b's
+        in the second), the sum of vote products and the number of pairs over pairs from different days."""
+
+        def totals(sums: pl.DataFrame) -> pl.DataFrame:
+            return sums.group_by("unit", "contract").agg(pl.col("vote").sum(), pl.col("count").sum())
+
+        same_day = (a.join(b, on=["unit", "day"], suffix="_b").group_by("contract", "contract_b")
+                    .agg((pl.col("vote") * pl.col("vote_b")).sum().alias("same_products"),
+                         (pl.col("count") * pl.col("count_b")).sum().alias("same_pairs")))
+        return (totals(a).join(totals(b), on="unit", suffix="_b")
+                .join(same_day, on=["contract", "contract_b"], how="left")
+                .select("unit", "contract", "contract_b",
+                        (pl.col("vote") * pl.col("vote_b") - pl.col("same_products").fill_null(0.0)).alias("products"),
+                        (pl.col("count") * pl.col("count_b") - pl.col("same_pairs").fill_null(0.0)).alias("pairs")))
+
+    def per_owner(self, pairs: pl.DataFrame, value: pl.Expr) -> np.ndarray:
+        """Sums of a per-pair value by unit."""
+        return np.bincount(pairs["unit"].to_numpy(), pairs.select(value).to_series().to_numpy(), minlength=self.owners)
+
+
+@dataclass(frozen=True)
 class _Ratio:
     """A ratio of sums over contracts (numerator / denominator) and its bootstrap standard error."""
 
@@ -598,12 +660,12 @@ class _Ratio:
         return cls(float(numerator.sum()) / total, float(drawn.std()))
 
     def shrunk(self, prior: float) -> float:
-        """The estimate pulled towards ``prior``: moved by the share 1 - error^2 / distance^2 of the way
-        (none when it is within one standard error of the prior), kept in [-1, 1]."""
+        """The estimate pulled towards ``prior``: moved by the share 1 - (SHRINK_Z error / distance)^2 of the way
+        (none when it is within SHRINK_Z standard errors of the prior), kept in [-1, 1]."""
         distance = self.estimate - prior
         if not np.isfinite(self.error) or distance == 0:
             return prior
-        share = max(0.0, 1.0 - (self.error / distance) ** 2)
+        share = max(0.0, 1.0 - (SHRINK_Z * self.error / distance) ** 2)
         return float(np.clip(prior + share * distance, -1.0, 1.0))
 
 

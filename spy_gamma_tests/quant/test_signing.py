@@ -10,6 +10,7 @@ from spy_gamma.quant.conditions import MULTI_LEG_ELECTRONIC, REGULAR, SINGLE_LEG
 from spy_gamma.quant.signing import (
     SigningFit,
     SigningModel,
+    _Ratio,
     fit_model,
     sign_session,
     sign_with_fit,
@@ -228,6 +229,13 @@ def test_a_stratum_that_reverses_the_quote_rule_is_learned_from_contract_directi
     assert fit.quote_accuracy["touch|age0|plain"] == pytest.approx(1.0)
 
 
+def test_an_estimate_moves_from_its_prior_only_beyond_two_standard_errors_and_then_part_of_the_way():
+    # Hand-worked: 1.5 sd from the prior stays; 4 sd moves 1 - (2/4)^2 = 3/4 of the way (1 - 0.75 x 1.2 = 0.1).
+    assert _Ratio(estimate=0.55, error=0.3).shrunk(1.0) == 1.0
+    assert _Ratio(estimate=-0.2, error=0.3).shrunk(1.0) == pytest.approx(0.1)
+    assert _Ratio(estimate=0.5, error=float("inf")).shrunk(0.0) == 0.0
+
+
 def across_expiries(paired: pl.DataFrame, expiries: int) -> pl.DataFrame:
     """The tape's contract c re-listed as strike c // expiries of expiry c % expiries (Oct 10, 11, ...)."""
     c = pl.col("ticker").str.slice(12, 5).cast(pl.Int64) - 600
@@ -251,12 +259,12 @@ def test_a_direction_shared_by_a_strike_across_expiries_is_found_and_signs_the_m
     assert (np.where(mid["p_customer_buy"] > 0.5, 1, -1) == mid["true_side"].to_numpy()).mean() > 0.75
 
 
-def test_reliabilities_are_calibrated_within_contracts_when_a_strike_shares_the_direction():
+def test_a_stratum_in_other_expiries_is_not_discounted_because_they_share_the_direction_only_in_part():
     # 200 strikes x 2 expiries. The first expiry (16 touch prints a contract) follows the strike's direction; the
     # second (48 prints, nearly all inside, votes right 85% of the time) follows it on half the strikes only.
     # Against the whole strike the inside votes covary less with the reference prints for that reason alone
-    # (calibrated per strike they would read about 0.7); within their own contracts there is no reference to
-    # discount them against, so they keep the quote rule's face value rather than a biased discount.
+    # (calibrated per strike they would read about 0.7). Each pair of expiries is set against the reference votes'
+    # own covariance in the same two contracts, which is as much lower, so the inside votes are not discounted.
     rng = np.random.default_rng(14)
     contract = np.repeat(np.arange(400), np.where(np.arange(400) % 2 == 0, 16, 48))
     strike_dir = 0.5 + 0.4 * rng.choice([-1, 1], 200)
@@ -268,6 +276,23 @@ def test_reliabilities_are_calibrated_within_contracts_when_a_strike_shares_the_
     paired = across_expiries(tape(sides, contract, np.where(inside, "inside", "touch"), vote_right=right), 2)
     fit = SigningModel(vote_groups(vote_features(paired)), "strike").fit()
     assert fit.identified and fit.quote_accuracy["inside|age0|plain"] >= 0.85
+
+
+def test_a_stratum_that_trades_in_other_expiries_than_the_reference_is_calibrated_against_the_strikes_pairs():
+    # 200 strikes x 2 expiries sharing the strike's direction: the first expiry trades plain touch prints (16 a
+    # contract), the second 48 prints nearly all size-matched (resting limits: the vote right 10% of the time). In
+    # their own contracts the size-matched prints have one or two reference prints to compare with (read alone,
+    # the stratum came out at 0.0); against the reference votes of the strike's other expiry it is measured.
+    rng = np.random.default_rng(15)
+    contract = np.repeat(np.arange(400), np.where(np.arange(400) % 2 == 0, 16, 48))
+    direction = (0.5 + 0.4 * rng.choice([-1, 1], 200))[contract // 2]
+    sides = np.where(rng.random(contract.size) < direction, 1, -1)
+    matched = (contract % 2 == 1) & (rng.random(contract.size) < 0.97)
+    right = np.where(matched, rng.random(contract.size) < 0.1, True)
+    paired = across_expiries(tape(sides, contract, np.full(contract.size, "touch"), vote_right=right,
+                                  size_match=matched), 2)
+    fit = SigningModel(vote_groups(vote_features(paired)), "strike").fit()
+    assert fit.identified and fit.quote_accuracy["touch|age0|size_match"] == pytest.approx(0.1, abs=0.05)
 
 
 def test_directions_of_single_contracts_are_not_pooled_across_expiries():
