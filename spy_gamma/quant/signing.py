@@ -318,7 +318,7 @@ class SigningModel:
     def fit(self) -> SigningFit:
         """Reliabilities and the spread of book directions by the method of moments, on vote pairs from
         different days within one direction unit (a contract, or a strike across expiries; the reliabilities on
-        matched pairs of its contracts, :meth:`_matched_reliabilities`); bootstrap standard errors over units.
+        matched pairs of its contracts, :meth:`_matched_ratios`); bootstrap standard errors over units.
 
         Given its book direction mu, two prints of a unit vote independently, so the covariance of their
         (centred) votes is r_i r_j Var(2 mu - 1), r = 2a - 1. A stratum's reliability relative to the reference
@@ -335,8 +335,8 @@ class SigningModel:
         """
         classed = bool((self._is_reference() & (self.observed_class == 0)).any())
         self.day_class = self.observed_class if classed else np.zeros_like(self.observed_class)
-        reference, links = self._direction_covariances()
-        others, depth = self._matched_reliabilities()
+        reference = self._direction_covariance()
+        others, depth, links = self._matched_ratios()
         identified = bool(reference.estimate > MIN_Z * reference.error)
         estimated = np.r_[1.0, [link.shrunk(0.0) if identified else 0.0 for link in links]]
         shares = np.bincount(self.day_class, self.counts, minlength=len(DAY_CLASSES))[:estimated.size]
@@ -373,34 +373,27 @@ class SigningModel:
     def _is_reference(self) -> np.ndarray:
         return (self.stratum >= 0) & self.reference[np.maximum(self.stratum, 0)]
 
-    def _direction_covariances(self) -> tuple[_Ratio, list[_Ratio]]:
-        """Cross-day covariances of the reference votes within direction units: the anchor class's own (the
-        spread of directions), and every other day class's relative to the anchor's (the classes' links); each with
-        a Poisson-bootstrap standard error over units. Votes are centred within their class."""
+    def _direction_covariance(self) -> _Ratio:
+        """The cross-day covariance of the anchor class's reference votes within direction units (the spread of
+        directions), with a Poisson-bootstrap standard error over units."""
         pairing = self.by_unit
         weights = np.random.default_rng(BOOTSTRAP_SEED).poisson(1.0, (BOOTSTRAP_DRAWS, pairing.owners))
-        quote = self.votes[:, 0].astype(np.float64)
         is_reference = self._is_reference() & (self.day_class == 0)
-        ref_days = pairing.day_sums(is_reference, self._centred(is_reference, quote), self.counts)
-        ref_products, ref_pairs = pairing.cross_day(ref_days, ref_days)
-        ref_mean = np.divide(ref_products, ref_pairs, out=np.zeros_like(ref_products), where=ref_pairs > 0)
+        ref_days = pairing.day_sums(is_reference, self._centred(is_reference, self.votes[:, 0].astype(np.float64)),
+                                    self.counts)
+        return _Ratio.of(*pairing.cross_day(ref_days, ref_days), weights)
 
-        def link(name: str) -> _Ratio:
-            mask = self._is_reference() & (self.day_class == DAY_CLASSES.index(name))
-            products, pairs = pairing.cross_day(pairing.day_sums(mask, self._centred(mask, quote), self.counts), ref_days)
-            return _Ratio.of(products, pairs * ref_mean, weights)
-
-        return _Ratio.of(ref_products, ref_pairs, weights), [link(name) for name in ESTIMATED_CLASSES]
-
-    def _matched_reliabilities(self) -> tuple[list[_Ratio], _Ratio]:
-        """Each stratum's (and the depth signal's) reliability relative to the reference, from cross-day pairs of any
-        two contracts of a direction unit (the expiries of a strike; one contract when the unit is the contract),
-        each pair's covariance set against the reference votes' own in the very same two contracts.
+    def _matched_ratios(self) -> tuple[list[_Ratio], _Ratio, list[_Ratio]]:
+        """Relative to the anchor class's reference votes: each stratum's and the depth signal's reliability, and the
+        reference votes of every other day class (the classes' links), from cross-day pairs of any two contracts of a
+        direction unit (the expiries of a strike; one contract when the unit is the contract), each pair's
+        covariance set against the reference votes' own in the very same two contracts.
 
         For any two contracts c, c' of a unit, cov(stratum vote in c, reference vote in c') is r r_ref cov(mu_c,
-        mu_c') whatever the expiries share, so matching the pairs keeps a stratum that trades in other expiries from
-        reading as less reliable, while a strike's expiries give it several times the pairs of one contract. A pair
-        of contracts whose reference votes give no cross-day pair is left out. Bootstrap over units."""
+        mu_c') whatever the expiries share, so matching the pairs keeps a stratum (or a class) that trades in other
+        expiries from reading as less reliable (less linked), while a strike's expiries give it several times the
+        pairs of one contract. A pair of contracts whose reference votes give no cross-day pair is left out.
+        Votes are centred within their class; bootstrap over units."""
         weights = np.random.default_rng(BOOTSTRAP_SEED).poisson(1.0, (BOOTSTRAP_DRAWS, self.by_unit.owners))
         quote, depth = self.votes[:, 0].astype(np.float64), self.votes[:, 1].astype(np.float64)
         anchor = self.day_class == 0
@@ -416,8 +409,10 @@ class SigningModel:
             return _Ratio.of(pairs.per_owner(matched, pl.col("products")),
                              pairs.per_owner(matched, pl.col("pairs") * pl.col("mean")), weights)
 
-        others = [against_reference((self.stratum == index) & anchor, quote) for index in range(len(self.strata))]
-        return others, against_reference((depth != 0) & anchor, depth)
+        strata = [against_reference((self.stratum == index) & anchor, quote) for index in range(len(self.strata))]
+        links = [against_reference(self._is_reference() & (self.day_class == DAY_CLASSES.index(name)), quote)
+                 for name in ESTIMATED_CLASSES]
+        return strata, against_reference((depth != 0) & anchor, depth), links
 
     def _centred(self, mask: np.ndarray, vote: np.ndarray) -> np.ndarray:
         """Votes minus their (count-weighted) mean over the ``mask`` groups of the same spread width."""
