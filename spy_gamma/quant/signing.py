@@ -46,7 +46,7 @@ MIN_Z = 3.0  # the reference votes' covariance must stand out from zero by this 
 # (the conventional 95% level): with some 25 strata, links and the depth signal estimated at once, a one-sd gate
 # let a third of pure-noise estimates move
 SHRINK_Z = 2.0
-BOOTSTRAP_DRAWS, BOOTSTRAP_SEED = 200, 0  # Poisson bootstrap over contracts for the moments' standard errors
+BOOTSTRAP_DRAWS, BOOTSTRAP_SEED = 200, 0  # Poisson bootstrap over direction units for the moments' standard errors
 NO_DIRECTION = 1000.0  # alpha = beta of a book-direction prior that says "no direction" (sd 0.016)
 # A vote taken at face value (the reference, or a stratum the data could not move from its prior: accuracy at or
 # above AT_FACE_VALUE) is right with an accuracy a the files cannot tell, stated as a ~ Uniform(ACCURACY_PRIOR); its
@@ -280,8 +280,8 @@ class SigningModel:
         self.unit, self.contract = _run_ids(groups["unit"]), _run_ids(groups["ticker"])
         self.starts, self.contract_starts = _run_starts(self.unit), _run_starts(self.contract)
         self.unit_of_contract = self.unit[self.contract_starts]
-        self.by_unit = _Pairing.of(groups, "unit", self.unit)
-        self.contract_pairs = _ContractPairs.of(groups, self.contract, self.unit[self.contract_starts])
+        self.by_unit = _Pairing.of(groups, self.unit)
+        self.contract_pairs = _ContractPairs.of(groups, self.contract, self.unit_of_contract)
         self.tickers = groups["ticker"].gather(self.contract_starts).to_list()
         self.unit_keys = groups["unit"].gather(self.contract_starts).to_list()
         self.strata = sorted(set(groups["stratum"].to_list()) - {""} | {REFERENCE_STRATUM})
@@ -327,9 +327,9 @@ class SigningModel:
         different days count: within a day votes also co-move with the option's price drift (stale quotes),
         whatever the sides. Votes are centred on their stratum's mean at each spread width (SPREAD_TICKS), so a
         stratum that leans one way for reasons of its own (where resting orders sit, where a one-tick spread leaves
-        an improving print to land) is not mistaken for information. Each reliability
-        moves from its prior only as far as its estimate stands out beyond SHRINK_Z standard errors; without a reference covariance MIN_Z standard errors above zero nothing is identified and
-        the model is the quote rule. With day classes (opening days among the reference prints) every covariance is
+        an improving print to land) is not mistaken for information. Each reliability moves from its prior only
+        as far as its estimate stands out beyond SHRINK_Z standard errors; without a reference covariance MIN_Z
+        standard errors above zero nothing is identified and the model is the quote rule. With day classes (opening days among the reference prints) every covariance is
         taken on opening days, each other class's link is its reference votes' covariance with the opening days'
         relative to theirs, shrunk towards 0 (no link), and the unknown class takes the links' print-weighted mix.
         """
@@ -564,15 +564,15 @@ class SigningModel:
 
 @dataclass(frozen=True)
 class _Pairing:
-    """Groups by (owner, day) for cross-day vote pairs: ``day`` per group, the owner of each day id."""
+    """Groups by (direction unit, day) for cross-day vote pairs: ``day`` per group, the unit of each day id."""
 
     day: np.ndarray
     owner_of_day: np.ndarray
     owners: int
 
     @classmethod
-    def of(cls, groups: pl.DataFrame, owner_column: str, owner: np.ndarray) -> _Pairing:
-        day = (groups.select(pl.struct(owner_column, "date").rank("dense") - 1).to_series()).to_numpy().astype(np.int64)
+    def of(cls, groups: pl.DataFrame, owner: np.ndarray) -> _Pairing:
+        day = (groups.select(pl.struct("unit", "date").rank("dense") - 1).to_series()).to_numpy().astype(np.int64)
         owner_of_day = np.zeros(int(day.max()) + 1 if day.size else 0, dtype=np.int64)
         owner_of_day[day] = owner
         return cls(day, owner_of_day, int(owner.max()) + 1 if owner.size else 0)
@@ -610,7 +610,7 @@ class _ContractPairs:
         return cls(contract, day, unit_of_contract, int(unit_of_contract.max()) + 1 if unit_of_contract.size else 0)
 
     def day_sums(self, mask: np.ndarray, vote: np.ndarray, counts: np.ndarray) -> pl.DataFrame:
-        """``unit, contract, day, vote, count``: per contract-day, the sum of the selected votes and their number."""
+        """``contract, day, vote, count, unit``: per contract-day, the sum of the selected votes and their number."""
         sums = (pl.DataFrame({"contract": self.contract[mask], "day": self.day[mask], "vote": (vote * counts)[mask],
                               "count": counts[mask]})
                 .group_by("contract", "day").agg(pl.col("vote").sum(), pl.col("count").sum()))
@@ -639,14 +639,14 @@ class _ContractPairs:
 
 @dataclass(frozen=True)
 class _Ratio:
-    """A ratio of sums over contracts (numerator / denominator) and its bootstrap standard error."""
+    """A ratio of sums over direction units (numerator / denominator) and its bootstrap standard error."""
 
     estimate: float
     error: float
 
     @classmethod
     def of(cls, numerator: np.ndarray, denominator: np.ndarray, weights: np.ndarray) -> _Ratio:
-        """sum(numerator) / sum(denominator), and the sd of the same ratio under reweighted contracts."""
+        """sum(numerator) / sum(denominator), and the sd of the same ratio under reweighted units."""
         total = float(denominator.sum())
         if total <= 0:
             return cls(0.0, np.inf)

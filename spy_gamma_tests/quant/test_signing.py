@@ -279,20 +279,21 @@ def test_a_stratum_in_other_expiries_is_not_discounted_because_they_share_the_di
 
 
 def test_a_stratum_that_trades_in_other_expiries_than_the_reference_is_calibrated_against_the_strikes_pairs():
-    # 200 strikes x 2 expiries sharing the strike's direction: the first expiry trades plain touch prints (16 a
-    # contract), the second 48 prints nearly all size-matched (resting limits: the vote right 10% of the time). In
-    # their own contracts the size-matched prints have one or two reference prints to compare with (read alone,
-    # the stratum came out at 0.0); against the reference votes of the strike's other expiry it is measured.
-    rng = np.random.default_rng(15)
-    contract = np.repeat(np.arange(400), np.where(np.arange(400) % 2 == 0, 16, 48))
-    direction = (0.5 + 0.4 * rng.choice([-1, 1], 200))[contract // 2]
+    # 40 strikes x 2 expiries sharing the strike's direction, 16 prints a contract: the first expiry trades plain
+    # touch prints, the second nearly only size-matched ones (resting limits: the vote right 10% of the time). In
+    # their own contracts the size-matched prints have about one reference print to compare with, too few to move
+    # the stratum from face value; with the strike's other expiry's reference votes as well it is measured.
+    rng = np.random.default_rng(17)
+    contract = np.repeat(np.arange(80), 16)
+    direction = (0.5 + 0.4 * rng.choice([-1, 1], 40))[contract // 2]
     sides = np.where(rng.random(contract.size) < direction, 1, -1)
-    matched = (contract % 2 == 1) & (rng.random(contract.size) < 0.97)
+    matched = (contract % 2 == 1) & (rng.random(contract.size) >= 0.06)
     right = np.where(matched, rng.random(contract.size) < 0.1, True)
-    paired = across_expiries(tape(sides, contract, np.full(contract.size, "touch"), vote_right=right,
-                                  size_match=matched), 2)
-    fit = SigningModel(vote_groups(vote_features(paired)), "strike").fit()
-    assert fit.identified and fit.quote_accuracy["touch|age0|size_match"] == pytest.approx(0.1, abs=0.05)
+    groups = vote_groups(vote_features(across_expiries(tape(sides, contract, np.full(contract.size, "touch"),
+                                                            vote_right=right, size_match=matched), 2)))
+    by_strike, by_contract = (SigningModel(groups, unit).fit() for unit in ("strike", "contract"))
+    assert by_strike.identified and by_strike.quote_accuracy["touch|age0|size_match"] < 0.25
+    assert by_contract.identified and by_contract.quote_accuracy["touch|age0|size_match"] > 0.9
 
 
 def test_directions_of_single_contracts_are_not_pooled_across_expiries():
