@@ -280,8 +280,7 @@ class SigningModel:
         self.unit, self.contract = _run_ids(groups["unit"]), _run_ids(groups["ticker"])
         self.starts, self.contract_starts = _run_starts(self.unit), _run_starts(self.contract)
         self.unit_of_contract = self.unit[self.contract_starts]
-        self.by_unit = _Pairing.of(groups, self.unit)
-        self.contract_pairs = _ContractPairs.of(groups, self.contract, self.unit_of_contract)
+        self.pairs = _ContractPairs.of(groups, self.unit, self.contract, self.starts)
         self.tickers = groups["ticker"].gather(self.contract_starts).to_list()
         self.unit_keys = groups["unit"].gather(self.contract_starts).to_list()
         self.strata = sorted(set(groups["stratum"].to_list()) - {""} | {REFERENCE_STRATUM})
@@ -376,12 +375,8 @@ class SigningModel:
     def _direction_covariance(self) -> _Ratio:
         """The cross-day covariance of the anchor class's reference votes within direction units (the spread of
         directions), with a Poisson-bootstrap standard error over units."""
-        pairing = self.by_unit
-        weights = np.random.default_rng(BOOTSTRAP_SEED).poisson(1.0, (BOOTSTRAP_DRAWS, pairing.owners))
-        is_reference = self._is_reference() & (self.day_class == 0)
-        ref_days = pairing.day_sums(is_reference, self._centred(is_reference, self.votes[:, 0].astype(np.float64)),
-                                    self.counts)
-        return _Ratio.of(*pairing.cross_day(ref_days, ref_days), weights)
+        products, pairs = self.pairs.cross_day(self._reference_sums(), self._reference_sums())
+        return _Ratio.of(products.sum(axis=(1, 2)), pairs.sum(axis=(1, 2)), self._bootstrap_weights())
 
     def _matched_ratios(self) -> tuple[list[_Ratio], _Ratio, list[_Ratio]]:
         """Relative to the anchor class's reference votes: each stratum's and the depth signal's reliability, and the
@@ -394,25 +389,33 @@ class SigningModel:
         expiries from reading as less reliable (less linked), while a strike's expiries give it several times the
         pairs of one contract. A pair of contracts whose reference votes give no cross-day pair is left out.
         Votes are centred within their class; bootstrap over units."""
-        weights = np.random.default_rng(BOOTSTRAP_SEED).poisson(1.0, (BOOTSTRAP_DRAWS, self.by_unit.owners))
+        weights = self._bootstrap_weights()
         quote, depth = self.votes[:, 0].astype(np.float64), self.votes[:, 1].astype(np.float64)
         anchor = self.day_class == 0
-        is_reference = self._is_reference() & anchor
-        pairs = self.contract_pairs
-        reference = pairs.day_sums(is_reference, self._centred(is_reference, quote), self.counts)
-        reference_mean = (pairs.cross_day(reference, reference).filter(pl.col("pairs") > 0)
-                          .select("contract", "contract_b", (pl.col("products") / pl.col("pairs")).alias("mean")))
+        reference = self._reference_sums()
+        ref_products, ref_pairs = self.pairs.cross_day(reference, reference)
+        known = ref_pairs > 0
+        ref_mean = np.divide(ref_products, ref_pairs, out=np.zeros_like(ref_products), where=known)
 
         def against_reference(mask: np.ndarray, vote: np.ndarray) -> _Ratio:
-            matched = pairs.cross_day(pairs.day_sums(mask, self._centred(mask, vote), self.counts), reference).join(
-                reference_mean, on=["contract", "contract_b"])
-            return _Ratio.of(pairs.per_owner(matched, pl.col("products")),
-                             pairs.per_owner(matched, pl.col("pairs") * pl.col("mean")), weights)
+            products, pairs = self.pairs.cross_day(self.pairs.day_sums(mask, self._centred(mask, vote), self.counts),
+                                                   reference)
+            return _Ratio.of(np.where(known, products, 0.0).sum(axis=(1, 2)), (pairs * ref_mean).sum(axis=(1, 2)),
+                             weights)
 
         strata = [against_reference((self.stratum == index) & anchor, quote) for index in range(len(self.strata))]
         links = [against_reference(self._is_reference() & (self.day_class == DAY_CLASSES.index(name)), quote)
                  for name in ESTIMATED_CLASSES]
         return strata, against_reference((depth != 0) & anchor, depth), links
+
+    def _reference_sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """The anchor class's reference votes (centred) summed per unit, contract and day."""
+        is_reference = self._is_reference() & (self.day_class == 0)
+        return self.pairs.day_sums(is_reference, self._centred(is_reference, self.votes[:, 0].astype(np.float64)),
+                                   self.counts)
+
+    def _bootstrap_weights(self) -> np.ndarray:
+        return np.random.default_rng(BOOTSTRAP_SEED).poisson(1.0, (BOOTSTRAP_DRAWS, self.pairs.shape[0]))
 
     def _centred(self, mask: np.ndarray, vote: np.ndarray) -> np.ndarray:
         """Votes minus their (count-weighted) mean over the ``mask`` groups of the same spread width."""
@@ -563,78 +566,38 @@ class SigningModel:
 
 
 @dataclass(frozen=True)
-class _Pairing:
-    """Groups by (direction unit, day) for cross-day vote pairs: ``day`` per group, the unit of each day id."""
+class _ContractPairs:
+    """Each group's place among the contracts of its direction unit and the window's days, for cross-day vote pairs
+    between any two contracts of a unit (dense: units x the most contracts a unit has x days)."""
 
-    day: np.ndarray
-    owner_of_day: np.ndarray
-    owners: int
+    place: tuple[np.ndarray, np.ndarray, np.ndarray]  # per group: its unit, its contract's slot in the unit, its day
+    shape: tuple[int, int, int]
 
     @classmethod
-    def of(cls, groups: pl.DataFrame, owner: np.ndarray) -> _Pairing:
-        day = (groups.select(pl.struct("unit", "date").rank("dense") - 1).to_series()).to_numpy().astype(np.int64)
-        owner_of_day = np.zeros(int(day.max()) + 1 if day.size else 0, dtype=np.int64)
-        owner_of_day[day] = owner
-        return cls(day, owner_of_day, int(owner.max()) + 1 if owner.size else 0)
+    def of(cls, groups: pl.DataFrame, unit: np.ndarray, contract: np.ndarray, unit_starts: np.ndarray) -> _ContractPairs:
+        """``unit`` and ``contract`` ids per group, units and their contracts contiguous (``unit_starts``: each
+        unit's first group)."""
+        slot = contract - contract[unit_starts][unit]
+        day = groups.select(pl.struct("date").rank("dense") - 1).to_series().to_numpy().astype(np.int64)
+        shape = tuple(int(ids.max()) + 1 if ids.size else 0 for ids in (unit, slot, day))
+        return cls((unit, slot, day), shape)
 
     def day_sums(self, mask: np.ndarray, vote: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per owner-day: the sum of the selected votes and their number."""
-        size = self.owner_of_day.size
-        return (np.bincount(self.day[mask], (vote * counts)[mask], minlength=size),
-                np.bincount(self.day[mask], counts[mask], minlength=size))
+        """Per unit, contract slot and day: the sum of the selected votes and their number."""
+        cell = np.ravel_multi_index(tuple(part[mask] for part in self.place), self.shape)
+        size = int(np.prod(self.shape))
+        return (np.bincount(cell, (vote * counts)[mask], minlength=size).reshape(self.shape),
+                np.bincount(cell, counts[mask], minlength=size).reshape(self.shape))
 
-    def cross_day(self, a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
-        """Per owner: the sum of vote products and the number of pairs over pairs from different days."""
+    @staticmethod
+    def cross_day(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Per unit and two contract slots (a's votes in the first, b's in the second): the sum of vote products and
+        the number of pairs, over pairs from different days (all pairs less the same day's)."""
 
-        def per_owner(values: np.ndarray) -> np.ndarray:
-            return np.bincount(self.owner_of_day, values, minlength=self.owners)
+        def different_days(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            return x.sum(axis=2)[:, :, None] * y.sum(axis=2)[:, None, :] - x @ y.transpose(0, 2, 1)
 
-        (a_sum, a_count), (b_sum, b_count) = a, b
-        products = per_owner(a_sum) * per_owner(b_sum) - per_owner(a_sum * b_sum)
-        pairs = per_owner(a_count) * per_owner(b_count) - per_owner(a_count * b_count)
-        return products, pairs
-
-
-@dataclass(frozen=True)
-class _ContractPairs:
-    """Contract-days for cross-day vote pairs between any two contracts of one direction unit."""
-
-    contract: np.ndarray  # per group
-    day: np.ndarray  # per group: its session's index
-    unit_of_contract: np.ndarray
-    owners: int
-
-    @classmethod
-    def of(cls, groups: pl.DataFrame, contract: np.ndarray, unit_of_contract: np.ndarray) -> _ContractPairs:
-        day = groups.select(pl.struct("date").rank("dense") - 1).to_series().to_numpy().astype(np.int64)
-        return cls(contract, day, unit_of_contract, int(unit_of_contract.max()) + 1 if unit_of_contract.size else 0)
-
-    def day_sums(self, mask: np.ndarray, vote: np.ndarray, counts: np.ndarray) -> pl.DataFrame:
-        """``contract, day, vote, count, unit``: per contract-day, the sum of the selected votes and their number."""
-        sums = (pl.DataFrame({"contract": self.contract[mask], "day": self.day[mask], "vote": (vote * counts)[mask],
-                              "count": counts[mask]})
-                .group_by("contract", "day").agg(pl.col("vote").sum(), pl.col("count").sum()))
-        return sums.with_columns(pl.Series("unit", self.unit_of_contract[sums["contract"].to_numpy()]))
-
-    def cross_day(self, a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
-        """``unit, contract, contract_b, products, pairs``: per two contracts of a unit (a's votes in the first, b's
-        in the second), the sum of vote products and the number of pairs over pairs from different days."""
-
-        def totals(sums: pl.DataFrame) -> pl.DataFrame:
-            return sums.group_by("unit", "contract").agg(pl.col("vote").sum(), pl.col("count").sum())
-
-        same_day = (a.join(b, on=["unit", "day"], suffix="_b").group_by("contract", "contract_b")
-                    .agg((pl.col("vote") * pl.col("vote_b")).sum().alias("same_products"),
-                         (pl.col("count") * pl.col("count_b")).sum().alias("same_pairs")))
-        return (totals(a).join(totals(b), on="unit", suffix="_b")
-                .join(same_day, on=["contract", "contract_b"], how="left")
-                .select("unit", "contract", "contract_b",
-                        (pl.col("vote") * pl.col("vote_b") - pl.col("same_products").fill_null(0.0)).alias("products"),
-                        (pl.col("count") * pl.col("count_b") - pl.col("same_pairs").fill_null(0.0)).alias("pairs")))
-
-    def per_owner(self, pairs: pl.DataFrame, value: pl.Expr) -> np.ndarray:
-        """Sums of a per-pair value by unit."""
-        return np.bincount(pairs["unit"].to_numpy(), pairs.select(value).to_series().to_numpy(), minlength=self.owners)
+        return different_days(a[0], b[0]), different_days(a[1], b[1])
 
 
 @dataclass(frozen=True)

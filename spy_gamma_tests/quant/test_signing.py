@@ -10,6 +10,7 @@ from spy_gamma.quant.conditions import MULTI_LEG_ELECTRONIC, REGULAR, SINGLE_LEG
 from spy_gamma.quant.signing import (
     SigningFit,
     SigningModel,
+    _ContractPairs,
     _Ratio,
     fit_model,
     sign_session,
@@ -234,6 +235,16 @@ def test_an_estimate_moves_from_its_prior_only_beyond_two_standard_errors_and_th
     assert _Ratio(estimate=0.55, error=0.3).shrunk(1.0) == 1.0
     assert _Ratio(estimate=-0.2, error=0.3).shrunk(1.0) == pytest.approx(0.1)
     assert _Ratio(estimate=0.5, error=float("inf")).shrunk(0.0) == 0.0
+
+
+def test_cross_day_pairs_between_two_contracts_of_a_unit_leave_out_same_day_pairs():
+    # Hand-worked: one unit, contracts 0 and 1, days 0 and 1; votes (1, 2) and (3, -1), one print each.
+    # Across the two contracts: 1 x -1 + 2 x 3 = 5 over 2 pairs; within contract 0: 1 x 2 + 2 x 1 = 4 over 2.
+    pairs = _ContractPairs((np.zeros(4, dtype=np.int64), np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])), (1, 2, 2))
+    sums = pairs.day_sums(np.ones(4, dtype=bool), np.array([1.0, 2.0, 3.0, -1.0]), np.ones(4))
+    products, counts = pairs.cross_day(sums, sums)
+    assert products[0].tolist() == [[4.0, 5.0], [5.0, -6.0]]
+    assert counts[0].tolist() == [[2.0, 2.0], [2.0, 2.0]]
 
 
 def across_expiries(paired: pl.DataFrame, expiries: int) -> pl.DataFrame:
