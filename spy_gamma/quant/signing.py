@@ -583,11 +583,15 @@ class _ContractPairs:
         return cls((unit, slot, day), shape)
 
     def day_sums(self, mask: np.ndarray, vote: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per unit, contract slot and day: the sum of the selected votes and their number."""
+        """Per unit, contract slot and day: the sum of the selected votes and their number (floats even when nothing
+        is selected, where NumPy's bincount returns integers)."""
         cell = np.ravel_multi_index(tuple(part[mask] for part in self.place), self.shape)
         size = int(np.prod(self.shape))
-        return (np.bincount(cell, (vote * counts)[mask], minlength=size).reshape(self.shape),
-                np.bincount(cell, counts[mask], minlength=size).reshape(self.shape))
+
+        def summed(weights: np.ndarray) -> np.ndarray:
+            return np.bincount(cell, weights[mask], minlength=size).astype(np.float64).reshape(self.shape)
+
+        return summed(vote * counts), summed(counts)
 
     @staticmethod
     def cross_day(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -349,6 +349,16 @@ def test_one_session_identifies_nothing_and_is_the_quote_rule():
     assert (mid["p_customer_buy"] == 0.5).all()  # exactly: no direction is read, however many prints a contract has
 
 
+def test_a_window_without_a_single_reference_vote_leaves_every_mid_print_a_coin_flip():
+    # A day without quotes (or a tape all at the mid) gives the calibration no reference votes at all: nothing is
+    # identified and nothing fails.
+    rng = np.random.default_rng(5)
+    contract, sides = directional_market(rng, contracts=50)
+    signed, model = window(tape(sides, contract, np.full(contract.size, "mid")))
+    assert not model.fit().identified
+    assert (signed["p_customer_buy"] == 0.5).all()
+
+
 def test_crosses_carry_no_dealer_flow():
     rng = np.random.default_rng(5)
     contract, sides = directional_market(rng, contracts=50)
