@@ -495,7 +495,8 @@ class SigningModel:
         moments = pl.DataFrame({"ticker": self.tickers, "dealer_flow": mean,
                                 "dealer_flow_variance": np.maximum(variance, 0.0),
                                 "direction_key": self.unit_keys, "direction_sd": self._direction_loading(posterior, mean_g),
-                                **self._face_value_flows(face, p_buy), **self._lean_columns(face, p_buy)})
+                                **self._face_value_flows(face, p_buy), **self._lean_columns(face, p_buy)},
+                               schema_overrides={"ticker": pl.String, "direction_key": pl.String})
         return moments.join(self._blocks(blocks, p_buy), on="ticker", how="left")
 
     def _direction_loading(self, posterior: np.ndarray, mean_g: np.ndarray) -> np.ndarray:

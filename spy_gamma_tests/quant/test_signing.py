@@ -359,6 +359,12 @@ def test_a_window_without_a_single_reference_vote_leaves_every_mid_print_a_coin_
     assert (signed["p_customer_buy"] == 0.5).all()
 
 
+def test_a_session_without_prints_signs_nothing_and_fails_nowhere():
+    empty = tape(np.array([1]), np.array([0]), np.array(["touch"])).head(0)
+    signed = sign_session(empty)
+    assert signed.prints.height == 0 and signed.contracts.height == 0 and not signed.fit.identified
+
+
 def test_crosses_carry_no_dealer_flow():
     rng = np.random.default_rng(5)
     contract, sides = directional_market(rng, contracts=50)
