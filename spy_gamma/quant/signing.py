@@ -328,14 +328,17 @@ class SigningModel:
         stratum that leans one way for reasons of its own (where resting orders sit, where a one-tick spread leaves
         an improving print to land) is not mistaken for information. Each reliability moves from its prior only
         as far as its estimate stands out beyond SHRINK_Z standard errors; without a reference covariance MIN_Z
-        standard errors above zero nothing is identified and the model is the quote rule. With day classes (opening days among the reference prints) every covariance is
-        taken on opening days, each other class's link is its reference votes' covariance with the opening days'
-        relative to theirs, shrunk towards 0 (no link), and the unknown class takes the links' print-weighted mix.
+        standard errors above zero nothing is identified and the model is the quote rule. With day classes
+        (opening days among the reference prints) every covariance is taken on opening days, each other class's
+        link is its reference votes' covariance with the opening days' relative to theirs, shrunk towards 0 (no
+        link), and the unknown class takes the links' print-weighted mix.
         """
         classed = bool((self._is_reference() & (self.observed_class == 0)).any())
         self.day_class = self.observed_class if classed else np.zeros_like(self.observed_class)
-        reference = self._direction_covariance()
-        others, depth, links = self._matched_ratios()
+        reference_sums, weights = self._reference_sums(), self._bootstrap_weights()
+        reference_pairs = self.pairs.cross_day(reference_sums, reference_sums)
+        reference = self._direction_covariance(reference_pairs, weights)
+        others, depth, links = self._matched_ratios(reference_sums, reference_pairs, weights)
         identified = bool(reference.estimate > MIN_Z * reference.error)
         estimated = np.r_[1.0, [link.shrunk(0.0) if identified else 0.0 for link in links]]
         shares = np.bincount(self.day_class, self.counts, minlength=len(DAY_CLASSES))[:estimated.size]
@@ -372,13 +375,16 @@ class SigningModel:
     def _is_reference(self) -> np.ndarray:
         return (self.stratum >= 0) & self.reference[np.maximum(self.stratum, 0)]
 
-    def _direction_covariance(self) -> _Ratio:
+    @staticmethod
+    def _direction_covariance(reference_pairs: tuple[np.ndarray, np.ndarray], weights: np.ndarray) -> _Ratio:
         """The cross-day covariance of the anchor class's reference votes within direction units (the spread of
-        directions), with a Poisson-bootstrap standard error over units."""
-        products, pairs = self.pairs.cross_day(self._reference_sums(), self._reference_sums())
-        return _Ratio.of(products.sum(axis=(1, 2)), pairs.sum(axis=(1, 2)), self._bootstrap_weights())
+        directions), from their cross-day pairs (:meth:`_ContractPairs.cross_day`), with a Poisson-bootstrap
+        standard error over units."""
+        products, pairs = reference_pairs
+        return _Ratio.of(products.sum(axis=(1, 2)), pairs.sum(axis=(1, 2)), weights)
 
-    def _matched_ratios(self) -> tuple[list[_Ratio], _Ratio, list[_Ratio]]:
+    def _matched_ratios(self, reference: tuple[np.ndarray, np.ndarray], reference_pairs: tuple[np.ndarray, np.ndarray],
+                        weights: np.ndarray) -> tuple[list[_Ratio], _Ratio, list[_Ratio]]:
         """Relative to the anchor class's reference votes: each stratum's and the depth signal's reliability, and the
         reference votes of every other day class (the classes' links), from cross-day pairs of any two contracts of a
         direction unit (the expiries of a strike; one contract when the unit is the contract), each pair's
@@ -388,12 +394,11 @@ class SigningModel:
         mu_c') whatever the expiries share, so matching the pairs keeps a stratum (or a class) that trades in other
         expiries from reading as less reliable (less linked), while a strike's expiries give it several times the
         pairs of one contract. A pair of contracts whose reference votes give no cross-day pair is left out.
-        Votes are centred within their class; bootstrap over units."""
-        weights = self._bootstrap_weights()
+        Votes are centred within their class; ``reference`` holds the anchor class's reference votes per unit,
+        contract slot and day, ``reference_pairs`` their cross-day pairs; bootstrap over units (``weights``)."""
         quote, depth = self.votes[:, 0].astype(np.float64), self.votes[:, 1].astype(np.float64)
         anchor = self.day_class == 0
-        reference = self._reference_sums()
-        ref_products, ref_pairs = self.pairs.cross_day(reference, reference)
+        ref_products, ref_pairs = reference_pairs
         known = ref_pairs > 0
         ref_mean = np.divide(ref_products, ref_pairs, out=np.zeros_like(ref_products), where=known)
 
