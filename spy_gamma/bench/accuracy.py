@@ -10,6 +10,9 @@ truth at the as-of close, for the target expiries' contracts:
   inventory);
 - the quote rule given the same open-interest evidence as ours (its flow plus our start inventory, kept inside the
   OI at the close), so a market's gain splits into what the OI evidence adds and what the signing model adds;
+- an oracle given the same evidence: each print read with its evidence class's true accuracy (from the truth's
+  sides), what the prints' own signals are worth to a signer who knew every reliability; a market where it beats
+  the quote rule by more than the allowed loss carries information beyond the quote that a method could use;
 - total dealer GEX (true positions priced with the same vols): sign hit, relative error, whether the 90% band
   holds it; the flip's error in dollars.
 """
@@ -84,6 +87,7 @@ def score(data: Path, truth_root: Path, summary: dict) -> dict:
     ours = lake.read("dealer_positions", AS_OF).filter(pl.col("expiry").is_in(expiries))
     quote = quote_rule_positions(lake, expiries)
     quote_with_oi = with_open_interest_evidence(quote, ours)
+    oracle = with_open_interest_evidence(oracle_positions(lake, truth_root, expiries), ours)
     chain = lake.read("contract_iv", AS_OF)
     spot = summary["spot"]
     true_book = dealer_book(truth.with_columns(pl.col("dealer_position").cast(pl.Float64)), chain, AS_OF)
@@ -95,7 +99,7 @@ def score(data: Path, truth_root: Path, summary: dict) -> dict:
     fit = SigningFit.from_dict(json.loads(lake.read("signing_fit", AS_OF)["fit_json"][0]))
     return {
         "ours": recovery(ours, truth), "quote_rule": recovery(quote, truth),
-        "quote_rule_with_oi": recovery(quote_with_oi, truth),
+        "quote_rule_with_oi": recovery(quote_with_oi, truth), "oracle": recovery(oracle, truth),
         "direction": fit.direction_unit if fit.identified else None,
         "top_contract_share": top_contract_share(truth),
         "true_total_gex": true_gex, "total_gex": ours_gex, "band": band,
@@ -117,6 +121,36 @@ def quote_rule_positions(lake, expiries: list[dt.date]) -> pl.DataFrame:
     return (prints.filter(pl.col("expiry").is_in(expiries))
             .group_by("ticker").agg((-pl.col("quote_vote").cast(pl.Float64) * pl.col("size") * pl.col("p_dealer"))
                                     .sum().alias("dealer_position")))
+
+
+def oracle_positions(lake, truth_root: Path, expiries: list[dt.date]) -> pl.DataFrame:
+    """The window's prints of ``expiries`` read at their evidence classes' true accuracies (:func:`read_at_truth`),
+    from the lake's classified prints and the truth's sides."""
+    from spy_gamma.defs.partitions import window_sessions
+
+    sessions = window_sessions(AS_OF)
+    prints = lake.read_days("classified_trades", sessions, missing_ok=True).filter(pl.col("expiry").is_in(expiries))
+    sides = pl.concat([pl.read_parquet(truth_root / "trades" / f"{day}.parquet")
+                       .select(pl.lit(day).alias("date"), "file_row", pl.col("customer_side").alias("true_side"),
+                               "dealer_involved")
+                       for day in sessions])
+    return read_at_truth(prints.join(sides, on=["date", "file_row"], how="left"))
+
+
+def read_at_truth(prints: pl.DataFrame) -> pl.DataFrame:
+    """Per ticker, the dealer flow of ``prints`` with each read at its evidence class's true accuracy: the quote
+    stratum where the quote votes, the depth vote at the mid, a coin flip without a vote. A class's accuracy is the
+    share of its other dealer prints whose vote the truth (``true_side``, ``dealer_involved``) agrees with
+    (leave-one-out, with one pseudo-print each way), so no print is read with its own side."""
+    quote = pl.col("quote_vote") != 0
+    vote = pl.when(quote).then(pl.col("quote_vote")).otherwise(pl.col("depth_vote"))
+    known = (pl.col("dealer_involved") & (vote != 0)).cast(pl.Float64)
+    right = known * (vote == pl.col("true_side")).cast(pl.Float64)
+    accuracy = (right.sum().over("evidence") - right + 1) / (known.sum().over("evidence") - known + 2)
+    return (prints.with_columns(pl.when(quote).then(pl.col("quote_stratum")).otherwise(pl.lit("depth")).alias("evidence"))
+            .with_columns(pl.when(vote == 0).then(0.0).otherwise(vote * (2 * accuracy - 1)).alias("side"))
+            .group_by("ticker").agg((-pl.col("side") * pl.col("size") * pl.col("p_dealer")).sum()
+                                    .alias("dealer_position")))
 
 
 def with_open_interest_evidence(quote: pl.DataFrame, ours: pl.DataFrame) -> pl.DataFrame:
@@ -157,10 +191,14 @@ def informative(params: dict) -> bool:
 def aggregate(rows: list[dict]) -> dict:
     """The goals of the bench: median corr/WAPE gains over the quote rule, worst losses and how many markets lose
     more than the allowed margin (LOSS_MARGINS), the signing's own median gains (over the quote rule given the same
-    open-interest evidence), band coverage, signs, windows with a book direction identified."""
+    open-interest evidence), band coverage, signs, windows with a book direction identified, and the markets whose
+    oracle (:func:`oracle_positions`) gains more than the allowed loss over the quote rule given the same evidence:
+    those with information beyond the quote that a method could use, and how many of them ours beats."""
     corr_gain, wape_gain = _gains(rows, "quote_rule")
     signing_corr_gain, signing_wape_gain = _gains(rows, "quote_rule_with_oi")
     signal = np.array([informative(r["params"]) for r in rows])
+    oracle_gain = np.array([r["oracle"]["correlation"] - r["quote_rule_with_oi"]["correlation"] for r in rows])
+    usable = oracle_gain > LOSS_MARGINS[0]
     excludes = [r for r in rows if r["band_excludes_zero"]]
     flips = [r["flip_error_usd"] for r in rows if r["flip_error_usd"] is not None]
     return {"markets": len(rows), "median_corr_gain": float(np.median(corr_gain)),
@@ -173,6 +211,9 @@ def aggregate(rows: list[dict]) -> dict:
             "directions_identified": sum(r["direction"] is not None for r in rows),
             "informative_markets": int(signal.sum()),
             "beats_on_every_informative_market": bool(((corr_gain > 0) & (wape_gain > 0))[signal].all()),
+            "median_oracle_corr_gain": float(np.median(oracle_gain)),
+            "oracle_informative_markets": int(usable.sum()),
+            "oracle_informative_markets_beaten": int(((corr_gain > 0) & (wape_gain > 0))[usable].sum()),
             "band_coverage": float(np.mean([r["band_covers_truth"] for r in rows])),
             "band_coverage_interval": coverage_interval(sum(r["band_covers_truth"] for r in rows), len(rows)),
             "band_rms_z": band_rms_z(rows),
@@ -217,15 +258,16 @@ def markdown_table(result: dict) -> str:
     """One row per market and the aggregate goals."""
     lines = [f"# Accuracy over {len(result['markets'])} randomized markets (as of {result['as_of']}, "
              f"scale {result['scale']})", "",
-             "| seed | informative | direction | top contract | corr ours | corr quote | corr quote+OI | WAPE ours | "
-             "WAPE quote | WAPE quote+OI | true GEX $bn | ours $bn | 90% band $bn | covers | sign | flip err $ |",
-             "|---" * 16 + "|"]
+             "| seed | informative | direction | top contract | corr ours | corr quote | corr quote+OI | corr oracle | "
+             "WAPE ours | WAPE quote | WAPE quote+OI | true GEX $bn | ours $bn | 90% band $bn | covers | sign | "
+             "flip err $ |", "|---" * 17 + "|"]
     for r in result["markets"]:
         band = r["band"]
         lines.append(
             f"| {r['seed']} | {'yes' if informative(r['params']) else 'no'} | {r['direction'] or 'none'} | "
             f"{r['top_contract_share']:.2f} | {r['ours']['correlation']:.3f} | "
             f"{r['quote_rule']['correlation']:.3f} | {r['quote_rule_with_oi']['correlation']:.3f} | "
+            f"{r['oracle']['correlation']:.3f} | "
             f"{r['ours']['wape']:.3f} | {r['quote_rule']['wape']:.3f} | {r['quote_rule_with_oi']['wape']:.3f} | "
             f"{r['true_total_gex'] / 1e9:.2f} | {r['total_gex'] / 1e9:.2f} | {band['p05'] / 1e9:.2f} .. "
             f"{band['p95'] / 1e9:.2f} | {'yes' if r['band_covers_truth'] else 'no'} | "

@@ -10,6 +10,7 @@ from spy_gamma.bench.accuracy import (
     coverage_interval,
     informative,
     markdown_table,
+    read_at_truth,
     recovery,
     top_contract_share,
     with_open_interest_evidence,
@@ -36,8 +37,9 @@ def test_recovery_scores_over_the_union_of_contracts():
 
 
 def market(corr_ours, corr_quote, wape_ours, wape_quote, covers, sign_right, excludes_zero, signals, direction=None,
-           with_oi=(0.0, 1.0)):
+           with_oi=(0.0, 1.0), oracle=0.0):
     return {"ours": {"correlation": corr_ours, "wape": wape_ours}, "direction": direction,
+            "oracle": {"correlation": oracle, "wape": 1.0},
             "quote_rule": {"correlation": corr_quote, "wape": wape_quote},
             "quote_rule_with_oi": {"correlation": with_oi[0], "wape": with_oi[1]},
             "band_covers_truth": covers, "gex_sign_right": sign_right, "band_excludes_zero": excludes_zero,
@@ -46,10 +48,11 @@ def market(corr_ours, corr_quote, wape_ours, wape_quote, covers, sign_right, exc
 
 
 def test_aggregate_states_the_goals_plainly():
-    rows = [market(0.8, 0.7, 0.5, 0.6, True, True, True, True, "strike", (0.75, 0.55)),  # gains 0.1 / 0.1, informative
-            market(0.6, 0.605, 0.71, 0.70, True, True, False, False, None, (0.61, 0.70)),  # losses 0.005 / 0.01, nothing informative
-            market(0.5, 0.4, 0.8, 0.9, False, False, True, True, None, (0.5, 0.8)),  # a wrong sign with the band off zero
-            market(0.5, 0.52, 0.8, 0.775, True, True, False, True, "contract", (0.49, 0.79))]  # losses 0.02 / 0.025: past both margins
+    # the oracle over the quote rule with OI: +0.2, +0.005 (within the allowed loss: no usable information), +0.3, +0.1
+    rows = [market(0.8, 0.7, 0.5, 0.6, True, True, True, True, "strike", (0.75, 0.55), 0.95),  # gains 0.1 / 0.1, informative
+            market(0.6, 0.605, 0.71, 0.70, True, True, False, False, None, (0.61, 0.70), 0.615),  # losses 0.005 / 0.01, nothing informative
+            market(0.5, 0.4, 0.8, 0.9, False, False, True, True, None, (0.5, 0.8), 0.8),  # a wrong sign with the band off zero
+            market(0.5, 0.52, 0.8, 0.775, True, True, False, True, "contract", (0.49, 0.79), 0.59)]  # losses 0.02 / 0.025: past both margins
     summary = aggregate(rows)
     # over the quote rule with our OI evidence: corr gains 0.05, -0.01, 0, 0.01 (median 0.005); WAPE 0.05, -0.01, 0, -0.01
     assert summary["median_signing_corr_gain"] == pytest.approx(0.005)
@@ -60,6 +63,8 @@ def test_aggregate_states_the_goals_plainly():
     assert summary["worst_wape_gain"] == pytest.approx(-0.025)
     assert summary["informative_markets"] == 3 and not summary["beats_on_every_informative_market"]
     assert aggregate(rows[:3])["beats_on_every_informative_market"]
+    assert summary["median_oracle_corr_gain"] == pytest.approx(0.15)
+    assert summary["oracle_informative_markets"] == 3 and summary["oracle_informative_markets_beaten"] == 2
     assert summary["band_coverage"] == pytest.approx(3 / 4)
     assert summary["band_coverage_interval"] == pytest.approx(coverage_interval(3, 4))
     assert summary["sign_right_where_band_excludes_zero"] == pytest.approx(0.5)
@@ -94,7 +99,7 @@ def test_the_markdown_table_shows_every_market_and_goal():
     rows = [market(0.8, 0.7, 0.5, 0.6, True, True, True, True, "strike") | {"seed": 7, "true_total_gex": 2e9,
             "total_gex": 1e9, "gex_sign_right": True, "top_contract_share": 0.25}]
     table = markdown_table({"as_of": "2025-10-03", "scale": 0.004, "markets": rows, "aggregate": aggregate(rows)})
-    assert ("| 7 | yes | strike | 0.25 | 0.800 | 0.700 | 0.000 | 0.500 | 0.600 | 1.000 | 2.00 | 1.00 | -0.00 .. 0.00 | "
+    assert ("| 7 | yes | strike | 0.25 | 0.800 | 0.700 | 0.000 | 0.000 | 0.500 | 0.600 | 1.000 | 2.00 | 1.00 | -0.00 .. 0.00 | "
             "yes | right | 1.00 |") in table
     assert "| band_coverage_interval | 0.050 .. 1.000 |" in table
 
@@ -113,3 +118,19 @@ def test_a_market_is_informative_when_any_signal_beyond_the_quote_is():
     assert not informative({"size_informative": False, "depth_informative": False, "tick_informative": False,
                             "inside_informative": False})
     assert informative({"size_informative": False, "inside_informative": True})
+
+
+def test_the_oracle_reads_each_print_at_its_classs_accuracy_over_the_other_prints():
+    prints = pl.DataFrame(
+        {"ticker": ["X", "X", "X", "X", "Y", "Y", "Z"],
+         "quote_stratum": ["S", "S", "S", "S", "mid", "mid", "mid"],
+         "quote_vote": [1, 1, -1, 1, 0, 0, 0], "depth_vote": [0, 0, 0, 0, -1, 1, 0],
+         "size": [10, 20, 30, 40, 5, 7, 100], "p_dealer": [1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0],
+         "true_side": [1, -1, -1, 1, -1, 1, 1], "dealer_involved": [True, True, True, False, True, True, True]})
+    flows = dict(read_at_truth(prints).iter_rows())
+    # S, over the other dealer prints (the cross neither counts nor flows): the first and third are right half the
+    # time, (1 + 1) / (2 + 2), so read as coin flips; the second at (2 + 1) / (2 + 2) = 3/4, side +1/2, flow -10.
+    # Depth: each at (1 + 1) / (1 + 2) = 2/3, sides -1/3 and +1/3: flows +5/3 and -7/3. No vote: nothing.
+    assert flows["X"] == pytest.approx(-10.0)
+    assert flows["Y"] == pytest.approx(-2 / 3)
+    assert flows["Z"] == 0.0
