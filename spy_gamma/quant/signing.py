@@ -287,6 +287,7 @@ class SigningModel:
         index = {name: i for i, name in enumerate(self.strata)}
         self.stratum = np.array([index.get(name, -1) for name in groups["stratum"].to_list()], dtype=np.int64)
         self.strata_kind = np.array([name.rsplit("|", 1)[-1] for name in self.strata])
+        self.strata_pool = np.array([pool_key(name) for name in self.strata])
         self.kind = np.r_[self.strata_kind, [""]][self.stratum]  # "" for prints without a quote vote
         named = (groups[DAY_CLASS].fill_null(DAY_CLASSES[-1]).to_list() if DAY_CLASS in groups.columns
                  else [DAY_CLASSES[-1]] * groups.height)
@@ -327,7 +328,9 @@ class SigningModel:
         whatever the sides. Votes are centred on their stratum's mean at each spread width (SPREAD_TICKS), so a
         stratum that leans one way for reasons of its own (where resting orders sit, where a one-tick spread leaves
         an improving print to land) is not mistaken for information. Each reliability moves from its prior only
-        as far as its estimate stands out beyond SHRINK_Z standard errors; without a reference covariance MIN_Z
+        as far as its estimate stands out beyond SHRINK_Z standard errors: a stratum's prior is its pool's (its
+        location and kind at every quote age, :func:`pool_key`), the pool's face value, so a stratum of few prints
+        (a size-matched print against a quote seconds old) reads as its kind reads at other ages; without a reference covariance MIN_Z
         standard errors above zero nothing is identified and the model is the quote rule. With day classes
         (opening days among the reference prints) every covariance is taken on opening days, each other class's
         link is its reference votes' covariance with the opening days' relative to theirs, shrunk towards 0 (no
@@ -338,13 +341,14 @@ class SigningModel:
         reference_sums, weights = self._reference_sums(), self._bootstrap_weights()
         reference_pairs = self.pairs.cross_day(reference_sums, reference_sums)
         reference = self._direction_covariance(reference_pairs, weights)
-        others, depth, links = self._matched_ratios(reference_sums, reference_pairs, weights)
+        others, pools, depth, links = self._matched_ratios(reference_sums, reference_pairs, weights)
         identified = bool(reference.estimate > MIN_Z * reference.error)
         estimated = np.r_[1.0, [link.shrunk(0.0) if identified else 0.0 for link in links]]
         shares = np.bincount(self.day_class, self.counts, minlength=len(DAY_CLASSES))[:estimated.size]
         self.class_link = np.r_[estimated, estimated @ shares / max(shares.sum(), 1.0)]
-        strata_r = np.array([o.shrunk(1.0) if identified and kind != "multileg" else 1.0
-                             for o, kind in zip(others, self.strata_kind)])
+        pooled = {key: pool.shrunk(1.0) for key, pool in pools.items()}
+        strata_r = np.array([o.shrunk(pooled[key]) if identified and kind != "multileg" else 1.0
+                             for o, kind, key in zip(others, self.strata_kind, self.strata_pool)])
         self.quote_accuracy = np.where(self.reference, REFERENCE_ACCURACY, np.clip((1.0 + strata_r) / 2.0, 1e-3, 1 - 1e-3))
         self.depth_accuracy = float(np.clip((1.0 + (depth.shrunk(0.0) if identified else 0.0)) / 2.0, 1e-3, 1 - 1e-3))
         self.alpha, self.beta = (_beta_prior(reference.estimate, self._reference_mean_vote()) if identified
@@ -384,8 +388,9 @@ class SigningModel:
         return _Ratio.of(products.sum(axis=(1, 2)), pairs.sum(axis=(1, 2)), weights)
 
     def _matched_ratios(self, reference: tuple[np.ndarray, np.ndarray], reference_pairs: tuple[np.ndarray, np.ndarray],
-                        weights: np.ndarray) -> tuple[list[_Ratio], _Ratio, list[_Ratio]]:
-        """Relative to the anchor class's reference votes: each stratum's and the depth signal's reliability, and the
+                        weights: np.ndarray) -> tuple[list[_Ratio], dict[str, _Ratio], _Ratio, list[_Ratio]]:
+        """Relative to the anchor class's reference votes: each stratum's reliability, each pool's (the strata of one
+        location and kind at every quote age, the reference left out: :func:`pool_key`), the depth signal's, and the
         reference votes of every other day class (the classes' links), from cross-day pairs of any two contracts of a
         direction unit (the expiries of a strike; one contract when the unit is the contract), each pair's
         covariance set against the reference votes' own in the very same two contracts.
@@ -409,9 +414,12 @@ class SigningModel:
                              weights)
 
         strata = [against_reference((self.stratum == index) & anchor, quote) for index in range(len(self.strata))]
+        members = {key: np.flatnonzero((self.strata_pool == key) & ~self.reference) for key in sorted(set(self.strata_pool))}
+        pools = {key: against_reference(np.isin(self.stratum, indices) & anchor, quote)
+                 for key, indices in members.items()}
         links = [against_reference(self._is_reference() & (self.day_class == DAY_CLASSES.index(name)), quote)
                  for name in ESTIMATED_CLASSES]
-        return strata, against_reference((depth != 0) & anchor, depth), links
+        return strata, pools, against_reference((depth != 0) & anchor, depth), links
 
     def _reference_sums(self) -> tuple[np.ndarray, np.ndarray]:
         """The anchor class's reference votes (centred) summed per unit, contract and day."""
@@ -635,6 +643,13 @@ class _Ratio:
             return prior
         share = max(0.0, 1.0 - (SHRINK_Z * self.error / distance) ** 2)
         return float(np.clip(prior + share * distance, -1.0, 1.0))
+
+
+def pool_key(stratum: str) -> str:
+    """A stratum's pool: its location and kind, whatever the quote's age (``touch|age2|size_match`` ->
+    ``touch|size_match``). Age changes how stale the vote's quote is, not the mechanism that put the print there."""
+    location, _, kind = stratum.split("|")
+    return f"{location}|{kind}"
 
 
 def _spread_ticks(groups: pl.DataFrame) -> pl.Expr:

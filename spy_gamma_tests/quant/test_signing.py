@@ -230,6 +230,25 @@ def test_a_stratum_that_reverses_the_quote_rule_is_learned_from_contract_directi
     assert fit.quote_accuracy["touch|age0|plain"] == pytest.approx(1.0)
 
 
+def test_a_stratum_of_few_prints_reads_as_its_kind_reads_at_other_quote_ages():
+    # As above, and 1 print in 125 trades against a quote 30 s old. Alone, the twenty-odd old size-matched prints
+    # stand out from face value too little to move all the way (0.25, not 0.1); their pool (size-matched touch
+    # prints at any age) does not, so they read as reversed as the fresh ones. The old plain prints' pool holds
+    # nothing but them: face value.
+    rng = np.random.default_rng(3)
+    contract, sides = directional_market(rng, contracts=400)
+    matched = rng.random(contract.size) < 0.25
+    right = np.where(matched, rng.random(contract.size) < 0.1, True)
+    old = rng.random(contract.size) < 0.008
+    paired = tape(sides, contract, np.full(contract.size, "touch"), vote_right=right, size_match=matched)
+    _, model = window(paired.with_columns(pl.Series("quote_age_ns", np.where(old, 30_000_000_000, 0))))
+    accuracy = model.fit().quote_accuracy
+    assert (old & matched).sum() < 30
+    assert accuracy["touch|age2|size_match"] == pytest.approx(accuracy["touch|age0|size_match"], abs=0.05)
+    assert accuracy["touch|age0|size_match"] == pytest.approx(0.1, abs=0.08)
+    assert accuracy["touch|age2|plain"] == pytest.approx(1.0, abs=2e-3)
+
+
 def test_an_estimate_moves_from_its_prior_only_beyond_two_standard_errors_and_then_part_of_the_way():
     # Hand-worked: 1.5 sd from the prior stays; 4 sd moves 1 - (2/4)^2 = 3/4 of the way (1 - 0.75 x 1.2 = 0.1).
     assert _Ratio(estimate=0.55, error=0.3).shrunk(1.0) == 1.0
