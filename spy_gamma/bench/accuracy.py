@@ -14,7 +14,9 @@ truth at the as-of close, for the target expiries' contracts:
   sides), what the prints' own signals are worth to a signer who knew every reliability; a market where it beats
   the quote rule by more than the allowed loss carries information beyond the quote that a method could use;
 - total dealer GEX (true positions priced with the same vols): sign hit, relative error, whether the 90% band
-  holds it; the flip's error in dollars.
+  holds it; the flip's error in dollars;
+- how often the reference votes (fresh, plain, at the touch) are right by volume, the truth's check of what the
+  band assumes (votes right with an accuracy of at least ACCURACY_PRIOR's floor).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from scipy.stats import norm
 from spy_gamma.quant.book import dealer_book
 from spy_gamma.quant.exposure import contract_exposures, gamma_flip, gamma_profile
 from spy_gamma.quant.positions import within_open_interest
-from spy_gamma.quant.signing import SigningFit
+from spy_gamma.quant.signing import ACCURACY_PRIOR, REFERENCE_STRATUM, SigningFit
 from spy_gamma.settings import DEFAULT_DIVIDEND_YIELD, DEFAULT_RATE
 
 AS_OF = dt.date(2025, 10, 3)
@@ -87,7 +89,8 @@ def score(data: Path, truth_root: Path, summary: dict) -> dict:
     ours = lake.read("dealer_positions", AS_OF).filter(pl.col("expiry").is_in(expiries))
     quote = quote_rule_positions(lake, expiries)
     quote_with_oi = with_open_interest_evidence(quote, ours)
-    oracle = with_open_interest_evidence(oracle_positions(lake, truth_root, expiries), ours)
+    sided = truth_sided_prints(lake, truth_root, expiries)
+    oracle = with_open_interest_evidence(read_at_truth(sided), ours)
     chain = lake.read("contract_iv", AS_OF)
     spot = summary["spot"]
     true_book = dealer_book(truth.with_columns(pl.col("dealer_position").cast(pl.Float64)), chain, AS_OF)
@@ -100,6 +103,7 @@ def score(data: Path, truth_root: Path, summary: dict) -> dict:
     return {
         "ours": recovery(ours, truth), "quote_rule": recovery(quote, truth),
         "quote_rule_with_oi": recovery(quote_with_oi, truth), "oracle": recovery(oracle, truth),
+        "reference_accuracy": reference_accuracy(sided),
         "direction": fit.direction_unit if fit.identified else None,
         "top_contract_share": top_contract_share(truth),
         "true_total_gex": true_gex, "total_gex": ours_gex, "band": band,
@@ -123,9 +127,8 @@ def quote_rule_positions(lake, expiries: list[dt.date]) -> pl.DataFrame:
                                     .sum().alias("dealer_position")))
 
 
-def oracle_positions(lake, truth_root: Path, expiries: list[dt.date]) -> pl.DataFrame:
-    """The window's prints of ``expiries`` read at their evidence classes' true accuracies (:func:`read_at_truth`),
-    from the lake's classified prints and the truth's sides."""
+def truth_sided_prints(lake, truth_root: Path, expiries: list[dt.date]) -> pl.DataFrame:
+    """The window's classified prints of ``expiries`` with the truth's ``true_side`` and ``dealer_involved``."""
     from spy_gamma.defs.partitions import window_sessions
 
     sessions = window_sessions(AS_OF)
@@ -134,7 +137,16 @@ def oracle_positions(lake, truth_root: Path, expiries: list[dt.date]) -> pl.Data
                        .select(pl.lit(day).alias("date"), "file_row", pl.col("customer_side").alias("true_side"),
                                "dealer_involved")
                        for day in sessions])
-    return read_at_truth(prints.join(sides, on=["date", "file_row"], how="left"))
+    return prints.join(sides, on=["date", "file_row"], how="left")
+
+
+def reference_accuracy(prints: pl.DataFrame) -> float | None:
+    """The share of the reference votes' dealer volume whose side the truth agrees with (None without any)."""
+    reference = prints.filter((pl.col("quote_stratum") == REFERENCE_STRATUM) & (pl.col("quote_vote") != 0)
+                              & pl.col("dealer_involved").fill_null(False))
+    volume = float(reference["size"].sum())
+    right = reference.filter(pl.col("quote_vote") == pl.col("true_side"))["size"].sum()
+    return float(right) / volume if volume > 0 else None
 
 
 def read_at_truth(prints: pl.DataFrame) -> pl.DataFrame:
@@ -192,13 +204,16 @@ def aggregate(rows: list[dict]) -> dict:
     """The goals of the bench: median corr/WAPE gains over the quote rule, worst losses and how many markets lose
     more than the allowed margin (LOSS_MARGINS), the signing's own median gains (over the quote rule given the same
     open-interest evidence), band coverage, signs, windows with a book direction identified, and the markets whose
-    oracle (:func:`oracle_positions`) gains more than the allowed loss over the quote rule given the same evidence:
-    those with information beyond the quote that a method could use, and how many of them ours beats."""
+    oracle (:func:`read_at_truth`) gains more than the allowed loss over the quote rule given the same evidence:
+    those with information beyond the quote that a method could use, and how many of them ours beats; the band's
+    coverage on the markets whose reference votes are right by volume as often as the band assumes."""
     corr_gain, wape_gain = _gains(rows, "quote_rule")
     signing_corr_gain, signing_wape_gain = _gains(rows, "quote_rule_with_oi")
     signal = np.array([informative(r["params"]) for r in rows])
     oracle_gain = np.array([r["oracle"]["correlation"] - r["quote_rule_with_oi"]["correlation"] for r in rows])
     usable = oracle_gain > LOSS_MARGINS[0]
+    accuracies = [r["reference_accuracy"] for r in rows if r["reference_accuracy"] is not None]
+    assumed = [r for r in rows if (r["reference_accuracy"] or 0.0) >= ACCURACY_PRIOR[0]]
     excludes = [r for r in rows if r["band_excludes_zero"]]
     flips = [r["flip_error_usd"] for r in rows if r["flip_error_usd"] is not None]
     return {"markets": len(rows), "median_corr_gain": float(np.median(corr_gain)),
@@ -216,6 +231,10 @@ def aggregate(rows: list[dict]) -> dict:
             "oracle_informative_markets_beaten": int(((corr_gain > 0) & (wape_gain > 0))[usable].sum()),
             "band_coverage": float(np.mean([r["band_covers_truth"] for r in rows])),
             "band_coverage_interval": coverage_interval(sum(r["band_covers_truth"] for r in rows), len(rows)),
+            "median_reference_accuracy": float(np.median(accuracies)) if accuracies else None,
+            "markets_within_the_accuracy_prior": len(assumed),
+            "band_coverage_within_the_accuracy_prior": float(np.mean([r["band_covers_truth"] for r in assumed]))
+            if assumed else None,
             "band_rms_z": band_rms_z(rows),
             "sign_right_share": float(np.mean([r["gex_sign_right"] for r in rows])),
             "sign_right_where_band_excludes_zero": float(np.mean([r["gex_sign_right"] for r in excludes]))
@@ -258,14 +277,14 @@ def markdown_table(result: dict) -> str:
     """One row per market and the aggregate goals."""
     lines = [f"# Accuracy over {len(result['markets'])} randomized markets (as of {result['as_of']}, "
              f"scale {result['scale']})", "",
-             "| seed | informative | direction | top contract | corr ours | corr quote | corr quote+OI | corr oracle | "
-             "WAPE ours | WAPE quote | WAPE quote+OI | true GEX $bn | ours $bn | 90% band $bn | covers | sign | "
-             "flip err $ |", "|---" * 17 + "|"]
+             "| seed | informative | direction | top contract | reference right | corr ours | corr quote | corr quote+OI | "
+             "corr oracle | WAPE ours | WAPE quote | WAPE quote+OI | true GEX $bn | ours $bn | 90% band $bn | covers | "
+             "sign | flip err $ |", "|---" * 18 + "|"]
     for r in result["markets"]:
         band = r["band"]
         lines.append(
             f"| {r['seed']} | {'yes' if informative(r['params']) else 'no'} | {r['direction'] or 'none'} | "
-            f"{r['top_contract_share']:.2f} | {r['ours']['correlation']:.3f} | "
+            f"{r['top_contract_share']:.2f} | {_cell(r['reference_accuracy'])} | {r['ours']['correlation']:.3f} | "
             f"{r['quote_rule']['correlation']:.3f} | {r['quote_rule_with_oi']['correlation']:.3f} | "
             f"{r['oracle']['correlation']:.3f} | "
             f"{r['ours']['wape']:.3f} | {r['quote_rule']['wape']:.3f} | {r['quote_rule_with_oi']['wape']:.3f} | "

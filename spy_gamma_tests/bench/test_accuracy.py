@@ -12,6 +12,7 @@ from spy_gamma.bench.accuracy import (
     markdown_table,
     read_at_truth,
     recovery,
+    reference_accuracy,
     top_contract_share,
     with_open_interest_evidence,
 )
@@ -37,8 +38,8 @@ def test_recovery_scores_over_the_union_of_contracts():
 
 
 def market(corr_ours, corr_quote, wape_ours, wape_quote, covers, sign_right, excludes_zero, signals, direction=None,
-           with_oi=(0.0, 1.0), oracle=0.0):
-    return {"ours": {"correlation": corr_ours, "wape": wape_ours}, "direction": direction,
+           with_oi=(0.0, 1.0), oracle=0.0, reference=0.8):
+    return {"ours": {"correlation": corr_ours, "wape": wape_ours}, "direction": direction, "reference_accuracy": reference,
             "oracle": {"correlation": oracle, "wape": 1.0},
             "quote_rule": {"correlation": corr_quote, "wape": wape_quote},
             "quote_rule_with_oi": {"correlation": with_oi[0], "wape": with_oi[1]},
@@ -51,7 +52,7 @@ def test_aggregate_states_the_goals_plainly():
     # the oracle over the quote rule with OI: +0.2, +0.005 (within the allowed loss: no usable information), +0.3, +0.1
     rows = [market(0.8, 0.7, 0.5, 0.6, True, True, True, True, "strike", (0.75, 0.55), 0.95),  # gains 0.1 / 0.1, informative
             market(0.6, 0.605, 0.71, 0.70, True, True, False, False, None, (0.61, 0.70), 0.615),  # losses 0.005 / 0.01, nothing informative
-            market(0.5, 0.4, 0.8, 0.9, False, False, True, True, None, (0.5, 0.8), 0.8),  # a wrong sign with the band off zero
+            market(0.5, 0.4, 0.8, 0.9, False, False, True, True, None, (0.5, 0.8), 0.8, 0.55),  # a wrong sign with the band off zero, votes worse than the band assumes
             market(0.5, 0.52, 0.8, 0.775, True, True, False, True, "contract", (0.49, 0.79), 0.59)]  # losses 0.02 / 0.025: past both margins
     summary = aggregate(rows)
     # over the quote rule with our OI evidence: corr gains 0.05, -0.01, 0, 0.01 (median 0.005); WAPE 0.05, -0.01, 0, -0.01
@@ -65,6 +66,8 @@ def test_aggregate_states_the_goals_plainly():
     assert aggregate(rows[:3])["beats_on_every_informative_market"]
     assert summary["median_oracle_corr_gain"] == pytest.approx(0.15)
     assert summary["oracle_informative_markets"] == 3 and summary["oracle_informative_markets_beaten"] == 2
+    assert summary["median_reference_accuracy"] == pytest.approx(0.8)
+    assert summary["markets_within_the_accuracy_prior"] == 3 and summary["band_coverage_within_the_accuracy_prior"] == 1.0
     assert summary["band_coverage"] == pytest.approx(3 / 4)
     assert summary["band_coverage_interval"] == pytest.approx(coverage_interval(3, 4))
     assert summary["sign_right_where_band_excludes_zero"] == pytest.approx(0.5)
@@ -99,7 +102,8 @@ def test_the_markdown_table_shows_every_market_and_goal():
     rows = [market(0.8, 0.7, 0.5, 0.6, True, True, True, True, "strike") | {"seed": 7, "true_total_gex": 2e9,
             "total_gex": 1e9, "gex_sign_right": True, "top_contract_share": 0.25}]
     table = markdown_table({"as_of": "2025-10-03", "scale": 0.004, "markets": rows, "aggregate": aggregate(rows)})
-    assert ("| 7 | yes | strike | 0.25 | 0.800 | 0.700 | 0.000 | 0.000 | 0.500 | 0.600 | 1.000 | 2.00 | 1.00 | -0.00 .. 0.00 | "
+    assert ("| 7 | yes | strike | 0.25 | 0.800 | 0.800 | 0.700 | 0.000 | 0.000 | 0.500 | 0.600 | 1.000 | 2.00 | 1.00 | "
+            "-0.00 .. 0.00 | "
             "yes | right | 1.00 |") in table
     assert "| band_coverage_interval | 0.050 .. 1.000 |" in table
 
@@ -134,3 +138,13 @@ def test_the_oracle_reads_each_print_at_its_classs_accuracy_over_the_other_print
     assert flows["X"] == pytest.approx(-10.0)
     assert flows["Y"] == pytest.approx(-2 / 3)
     assert flows["Z"] == 0.0
+
+
+def test_the_reference_accuracy_is_the_share_of_the_reference_votes_dealer_volume_the_truth_agrees_with():
+    prints = pl.DataFrame(
+        {"quote_stratum": ["touch|age0|plain"] * 4 + ["touch|age2|plain", "mid|age0|plain"],
+         "quote_vote": [1, -1, 1, 1, 1, 0], "size": [30, 10, 60, 500, 100, 100],
+         "true_side": [1, -1, -1, -1, -1, 1], "dealer_involved": [True, True, True, False, True, True]})
+    # right: 30 + 10 of 100 dealer lots (the 500-lot cross and the other strata left out)
+    assert reference_accuracy(prints) == pytest.approx(0.4)
+    assert reference_accuracy(prints.filter(pl.col("quote_vote") == 0)) is None
