@@ -48,9 +48,9 @@ MIN_Z = 3.0  # the reference votes' covariance must stand out from zero by this 
 SHRINK_Z = 2.0
 BOOTSTRAP_DRAWS, BOOTSTRAP_SEED = 200, 0  # Poisson bootstrap over direction units for the moments' standard errors
 NO_DIRECTION = 1000.0  # alpha = beta of a book-direction prior that says "no direction" (sd 0.016)
-# A vote taken at face value (the reference, or a stratum the data could not move from its prior: accuracy at or
-# above AT_FACE_VALUE) is right with an accuracy a the files cannot tell, stated as a ~ Uniform(ACCURACY_PRIOR); its
-# flow's variance is then size^2 E[4 a (1 - a)] (44/75 size^2), the misclassification the quote rule cannot show.
+# A vote taken at face value (the reference, or a stratum neither it nor its pool could move from face value:
+# accuracy at or above AT_FACE_VALUE) is right with an accuracy a the files cannot tell, stated as a ~
+# Uniform(ACCURACY_PRIOR); its flow's variance is then size^2 E[4 a (1 - a)] (44/75 size^2), the misclassification the quote rule cannot show.
 # The prior's floor is the lowest published success of the quote rule on option trades (about 60% on modern ISE and
 # CBOE tapes, GSU 2023; 83% on CBOE in 1995, Savickas & Wilson 2003), measured over all trades, the reference's
 # cleaner subset (fresh quote, plain print at the touch) included.
@@ -328,10 +328,10 @@ class SigningModel:
         whatever the sides. Votes are centred on their stratum's mean at each spread width (SPREAD_TICKS), so a
         stratum that leans one way for reasons of its own (where resting orders sit, where a one-tick spread leaves
         an improving print to land) is not mistaken for information. Each reliability moves from its prior only
-        as far as its estimate stands out beyond SHRINK_Z standard errors: a stratum's prior is its pool's (its
-        location and kind at every quote age, :func:`pool_key`), the pool's face value, so a stratum of few prints
-        (a size-matched print against a quote seconds old) reads as its kind reads at other ages; without a reference covariance MIN_Z
-        standard errors above zero nothing is identified and the model is the quote rule. With day classes
+        as far as its estimate stands out beyond SHRINK_Z standard errors: a stratum's prior is its pool's
+        reliability (its location and kind at every quote age, :func:`pool_key`), itself moved from face value the
+        same way, so a stratum of few pairs (size-matched prints against a quote seconds old) reads as its kind reads
+        at other ages; without a reference covariance MIN_Z standard errors above zero nothing is identified and the model is the quote rule. With day classes
         (opening days among the reference prints) every covariance is taken on opening days, each other class's
         link is its reference votes' covariance with the opening days' relative to theirs, shrunk towards 0 (no
         link), and the unknown class takes the links' print-weighted mix.
@@ -527,7 +527,7 @@ class SigningModel:
         return np.bincount(self.contract, values, minlength=self.contract_starts.size)
 
     def _at_face_value(self) -> np.ndarray:
-        """Per group: a quote vote read at face value (the reference, a stratum never moved, a deciding print)."""
+        """Per group: a quote vote read at face value (the reference, a stratum left at face value, a deciding print)."""
         return (self.votes[:, 0] != 0) & (self._quote_accuracy() >= AT_FACE_VALUE)
 
     def _deciding_prints(self) -> np.ndarray:
@@ -648,7 +648,7 @@ class _Ratio:
 def pool_key(stratum: str) -> str:
     """A stratum's pool: its location and kind, whatever the quote's age (``touch|age2|size_match`` ->
     ``touch|size_match``). Age changes how stale the vote's quote is, not the mechanism that put the print there."""
-    location, _, kind = stratum.split("|")
+    location, *_, kind = stratum.split("|")
     return f"{location}|{kind}"
 
 
