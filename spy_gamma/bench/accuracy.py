@@ -159,7 +159,8 @@ def read_at_truth(prints: pl.DataFrame) -> pl.DataFrame:
     known = (pl.col("dealer_involved") & (vote != 0)).cast(pl.Float64)
     right = known * (vote == pl.col("true_side")).cast(pl.Float64)
     accuracy = (right.sum().over("evidence") - right + 1) / (known.sum().over("evidence") - known + 2)
-    return (prints.with_columns(pl.when(quote).then(pl.col("quote_stratum")).otherwise(pl.lit("depth")).alias("evidence"))
+    evidence = pl.when(quote).then(pl.col("quote_stratum")).otherwise(pl.lit("depth"))
+    return (prints.with_columns(evidence.alias("evidence"))
             .with_columns(pl.when(vote == 0).then(0.0).otherwise(vote * (2 * accuracy - 1)).alias("side"))
             .group_by("ticker").agg((-pl.col("side") * pl.col("size") * pl.col("p_dealer")).sum()
                                     .alias("dealer_position")))
@@ -277,9 +278,9 @@ def markdown_table(result: dict) -> str:
     """One row per market and the aggregate goals."""
     lines = [f"# Accuracy over {len(result['markets'])} randomized markets (as of {result['as_of']}, "
              f"scale {result['scale']})", "",
-             "| seed | informative | direction | top contract | reference right | corr ours | corr quote | corr quote+OI | "
-             "corr oracle | WAPE ours | WAPE quote | WAPE quote+OI | true GEX $bn | ours $bn | 90% band $bn | covers | "
-             "sign | flip err $ |", "|---" * 18 + "|"]
+             "| seed | informative | direction | top contract | reference right | corr ours | corr quote | "
+             "corr quote+OI | corr oracle | WAPE ours | WAPE quote | WAPE quote+OI | true GEX $bn | ours $bn | "
+             "90% band $bn | covers | sign | flip err $ |", "|---" * 18 + "|"]
     for r in result["markets"]:
         band = r["band"]
         lines.append(

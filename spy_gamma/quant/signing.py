@@ -50,7 +50,8 @@ BOOTSTRAP_DRAWS, BOOTSTRAP_SEED = 200, 0  # Poisson bootstrap over direction uni
 NO_DIRECTION = 1000.0  # alpha = beta of a book-direction prior that says "no direction" (sd 0.016)
 # A vote taken at face value (the reference, or a stratum neither it nor its pool could move from face value:
 # accuracy at or above AT_FACE_VALUE) is right with an accuracy a the files cannot tell, stated as a ~
-# Uniform(ACCURACY_PRIOR); its flow's variance is then size^2 E[4 a (1 - a)] (44/75 size^2), the misclassification the quote rule cannot show.
+# Uniform(ACCURACY_PRIOR); its flow's variance is then size^2 E[4 a (1 - a)] (44/75 size^2), the misclassification
+# the quote rule cannot show.
 # The prior's floor is the lowest published success of the quote rule on option trades (about 60% on modern ISE and
 # CBOE tapes, GSU 2023; 83% on CBOE in 1995, Savickas & Wilson 2003), measured over all trades, the reference's
 # cleaner subset (fresh quote, plain print at the touch) included.
@@ -331,10 +332,10 @@ class SigningModel:
         as far as its estimate stands out beyond SHRINK_Z standard errors: a stratum's prior is its pool's
         reliability (its location and kind at every quote age, :func:`pool_key`), itself moved from face value the
         same way, so a stratum of few pairs (size-matched prints against a quote seconds old) reads as its kind reads
-        at other ages; without a reference covariance MIN_Z standard errors above zero nothing is identified and the model is the quote rule. With day classes
-        (opening days among the reference prints) every covariance is taken on opening days, each other class's
-        link is its reference votes' covariance with the opening days' relative to theirs, shrunk towards 0 (no
-        link), and the unknown class takes the links' print-weighted mix.
+        at other ages; without a reference covariance MIN_Z standard errors above zero nothing is identified and the
+        model is the quote rule. With day classes (opening days among the reference prints) every covariance is
+        taken on opening days, each other class's link is its reference votes' covariance with the opening days'
+        relative to theirs, shrunk towards 0 (no link), and the unknown class takes the links' print-weighted mix.
         """
         classed = bool((self._is_reference() & (self.observed_class == 0)).any())
         self.day_class = self.observed_class if classed else np.zeros_like(self.observed_class)
@@ -414,7 +415,8 @@ class SigningModel:
                              weights)
 
         strata = [against_reference((self.stratum == index) & anchor, quote) for index in range(len(self.strata))]
-        members = {key: np.flatnonzero((self.strata_pool == key) & ~self.reference) for key in sorted(set(self.strata_pool))}
+        members = {key: np.flatnonzero((self.strata_pool == key) & ~self.reference)
+                   for key in sorted(set(self.strata_pool))}
         pools = {key: against_reference(np.isin(self.stratum, indices) & anchor, quote)
                  for key, indices in members.items()}
         links = [against_reference(self._is_reference() & (self.day_class == DAY_CLASSES.index(name)), quote)
@@ -527,7 +529,8 @@ class SigningModel:
         return np.bincount(self.contract, values, minlength=self.contract_starts.size)
 
     def _at_face_value(self) -> np.ndarray:
-        """Per group: a quote vote read at face value (the reference, a stratum left at face value, a deciding print)."""
+        """Per group: a quote vote read at face value (the reference, a stratum left at face value, a deciding
+        print)."""
         return (self.votes[:, 0] != 0) & (self._quote_accuracy() >= AT_FACE_VALUE)
 
     def _deciding_prints(self) -> np.ndarray:
