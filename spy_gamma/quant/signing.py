@@ -112,6 +112,7 @@ class SigningFit:
     prints: int
     direction_unit: str = "contract"
     day_class_link: dict[str, float] | None = None  # None: one class (no open-interest evidence), link 1
+    pool_accuracy: dict[str, float] | None = None  # per pool_key; None or empty: nothing identified
 
     @property
     def book_direction_sd(self) -> float:
@@ -119,20 +120,28 @@ class SigningFit:
         a, b = self.alpha, self.beta
         return float(np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1))))
 
+    def stratum_accuracy(self, stratum: str) -> float:
+        """A stratum's quote accuracy: the fit's; for a stratum the fit never saw, its pool's (its location and kind
+        as they read at other quote ages), as the fit's prior would have given it; else face value."""
+        if stratum in self.quote_accuracy:
+            return self.quote_accuracy[stratum]
+        return (self.pool_accuracy or {}).get(pool_key(stratum), REFERENCE_ACCURACY)
+
     @classmethod
     def from_dict(cls, values: dict) -> SigningFit:
         """The fit back from :meth:`as_dict` (e.g. the lake's ``signing_fit`` table; fits stored before direction
-        units were chosen are per contract, before day classes one class)."""
+        units were chosen are per contract, before day classes one class, before pools without them)."""
         return cls(**{name: values[name] for name in ("quote_accuracy", "depth_accuracy", "alpha", "beta",
                                                       "identified", "co_movement", "prints")},
                    direction_unit=values.get("direction_unit", "contract"),
-                   day_class_link=values.get("day_class_link"))
+                   day_class_link=values.get("day_class_link"), pool_accuracy=values.get("pool_accuracy"))
 
     def as_dict(self) -> dict:
         return {"quote_accuracy": self.quote_accuracy, "depth_accuracy": self.depth_accuracy, "alpha": self.alpha,
                 "beta": self.beta, "book_direction_sd": self.book_direction_sd,
                 "identified": self.identified, "co_movement": self.co_movement, "prints": self.prints,
-                "direction_unit": self.direction_unit, "day_class_link": self.day_class_link}
+                "direction_unit": self.direction_unit, "day_class_link": self.day_class_link,
+                "pool_accuracy": self.pool_accuracy}
 
 
 def vote_features(paired: pl.DataFrame) -> pl.DataFrame:
@@ -342,16 +351,15 @@ class SigningModel:
         reference_sums, weights = self._reference_sums(), self._bootstrap_weights()
         reference_pairs = self.pairs.cross_day(reference_sums, reference_sums)
         reference = self._direction_covariance(reference_pairs, weights)
-        others, pools, depth, links = self._matched_ratios(reference_sums, reference_pairs, weights)
         identified = bool(reference.estimate > MIN_Z * reference.error)
-        estimated = np.r_[1.0, [link.shrunk(0.0) if identified else 0.0 for link in links]]
+        strata_r, pools_r, depth_r, links_r = (self._reliabilities(reference_sums, reference_pairs, weights)
+                                               if identified else self._at_face_values())
+        estimated = np.r_[1.0, links_r]
         shares = np.bincount(self.day_class, self.counts, minlength=len(DAY_CLASSES))[:estimated.size]
         self.class_link = np.r_[estimated, estimated @ shares / max(shares.sum(), 1.0)]
-        pooled = {key: pool.shrunk(1.0) for key, pool in pools.items()}
-        strata_r = np.array([o.shrunk(pooled[key]) if identified and kind != "multileg" else 1.0
-                             for o, kind, key in zip(others, self.strata_kind, self.strata_pool)])
-        self.quote_accuracy = np.where(self.reference, REFERENCE_ACCURACY, np.clip((1.0 + strata_r) / 2.0, 1e-3, 1 - 1e-3))
-        self.depth_accuracy = float(np.clip((1.0 + (depth.shrunk(0.0) if identified else 0.0)) / 2.0, 1e-3, 1 - 1e-3))
+        self.quote_accuracy = np.where(self.reference, REFERENCE_ACCURACY, _accuracy(strata_r))
+        self.depth_accuracy = float(_accuracy(depth_r))
+        pool_accuracy = {key: round(float(_accuracy(r)), 4) for key, r in pools_r.items()}
         self.alpha, self.beta = (_beta_prior(reference.estimate, self._reference_mean_vote()) if identified
                                  else (NO_DIRECTION, NO_DIRECTION))
         self.directed = identified
@@ -361,11 +369,29 @@ class SigningModel:
                           identified=identified, co_movement=round(float(reference.estimate), 5),
                           prints=int(self.counts.sum()), direction_unit=self.unit_name,
                           day_class_link=(dict(zip(DAY_CLASSES, self.class_link.round(6).tolist())) if classed
-                                          else None))
+                                          else None), pool_accuracy=pool_accuracy)
+
+    def _reliabilities(self, reference_sums: tuple[np.ndarray, np.ndarray],
+                       reference_pairs: tuple[np.ndarray, np.ndarray], weights: np.ndarray
+                       ) -> tuple[np.ndarray, dict[str, float], float, np.ndarray]:
+        """Reliabilities r = 2a - 1 relative to the reference, each moved from its prior by the SHRINK_Z gate: per
+        stratum (prior: its pool's, itself from face value; a multi-leg stratum stays at face value), per pool, the
+        depth signal's (prior 0) and the estimated classes' links (prior 0)."""
+        strata, pools, depth, links = self._matched_ratios(reference_sums, reference_pairs, weights)
+        pooled = {key: pool.shrunk(1.0) for key, pool in pools.items()}
+        strata_r = np.array([stratum.shrunk(pooled[key]) if kind != "multileg" else 1.0
+                             for stratum, kind, key in zip(strata, self.strata_kind, self.strata_pool)])
+        return strata_r, pooled, depth.shrunk(0.0), np.array([link.shrunk(0.0) for link in links])
+
+    def _at_face_values(self) -> tuple[np.ndarray, dict[str, float], float, np.ndarray]:
+        """The reliabilities of a fit that identified nothing: every stratum at face value, no pools, no depth
+        signal, no links (the quote rule)."""
+        return np.ones(len(self.strata)), {}, 0.0, np.zeros(len(ESTIMATED_CLASSES))
 
     def use(self, fit: SigningFit) -> None:
-        """Take a fit's parameters instead of estimating them."""
-        self.quote_accuracy = np.array([fit.quote_accuracy.get(name, REFERENCE_ACCURACY) for name in self.strata])
+        """Take a fit's parameters instead of estimating them (a stratum it never saw reads as
+        :meth:`SigningFit.stratum_accuracy` says)."""
+        self.quote_accuracy = np.array([fit.stratum_accuracy(name) for name in self.strata])
         self.depth_accuracy, self.alpha, self.beta = fit.depth_accuracy, fit.alpha, fit.beta
         self.directed = fit.identified
         links = fit.day_class_link
@@ -416,7 +442,7 @@ class SigningModel:
 
         strata = [against_reference((self.stratum == index) & anchor, quote) for index in range(len(self.strata))]
         members = {key: np.flatnonzero((self.strata_pool == key) & ~self.reference)
-                   for key in sorted(set(self.strata_pool))}
+                   for key in sorted(set(self.strata_pool[self.strata_kind != "multileg"]))}
         pools = {key: against_reference(np.isin(self.stratum, indices) & anchor, quote)
                  for key, indices in members.items()}
         links = [against_reference(self._is_reference() & (self.day_class == DAY_CLASSES.index(name)), quote)
@@ -433,12 +459,14 @@ class SigningModel:
         return np.random.default_rng(BOOTSTRAP_SEED).poisson(1.0, (BOOTSTRAP_DRAWS, self.pairs.shape[0]))
 
     def _centred(self, mask: np.ndarray, vote: np.ndarray) -> np.ndarray:
-        """Votes minus their (count-weighted) mean over the ``mask`` groups of the same spread width."""
-        width, size = self.spread_ticks[mask], MAX_SPREAD_TICKS + 1
-        totals = np.bincount(width, self.counts[mask], minlength=size)
-        sums = np.bincount(width, (vote * self.counts)[mask], minlength=size)
+        """Votes minus their (count-weighted) mean over the ``mask`` groups of the same stratum and spread width (a
+        pool's members each on their own mean, as each is alone)."""
+        cell = (self.stratum + 1) * (MAX_SPREAD_TICKS + 1) + self.spread_ticks
+        size = (len(self.strata) + 1) * (MAX_SPREAD_TICKS + 1)
+        totals = np.bincount(cell[mask], self.counts[mask], minlength=size)
+        sums = np.bincount(cell[mask], (vote * self.counts)[mask], minlength=size)
         means = np.divide(sums, totals, out=np.zeros(size), where=totals > 0)
-        return vote - means[self.spread_ticks]
+        return vote - means[cell]
 
     # --- posteriors ----------------------------------------------------------------------------------------
     def likelihoods(self) -> tuple[np.ndarray, np.ndarray]:
@@ -653,6 +681,11 @@ def pool_key(stratum: str) -> str:
     ``touch|size_match``). Age changes how stale the vote's quote is, not the mechanism that put the print there."""
     location, *_, kind = stratum.split("|")
     return f"{location}|{kind}"
+
+
+def _accuracy(reliability: float | np.ndarray) -> np.ndarray:
+    """A reliability r = 2a - 1 as an accuracy a, kept off 0 and 1 (logarithms stay finite)."""
+    return np.clip((1.0 + np.asarray(reliability)) / 2.0, 1e-3, 1 - 1e-3)
 
 
 def _spread_ticks(groups: pl.DataFrame) -> pl.Expr:

@@ -249,6 +249,42 @@ def test_a_stratum_of_few_prints_reads_as_its_kind_reads_at_other_quote_ages():
     assert accuracy["touch|age2|plain"] == pytest.approx(1.0, abs=2e-3)
 
 
+def test_a_pool_leaves_the_reference_out_so_old_plain_prints_read_as_plain_prints_read_at_other_ages():
+    # Plain touch prints: fresh ones (the reference) right, those against quotes 1-10 s old (1 in 4) and 30 s old
+    # (1 in 400) right 1 time in 10. The twenty-odd old ones alone move too little; their pool is the old and the
+    # 1-10 s prints, not the reference, which would hold it near face value.
+    rng = np.random.default_rng(5)
+    contract, sides = directional_market(rng, contracts=400)
+    age = np.where(rng.random(contract.size) < 0.25, 3_000_000_000, 0)
+    age = np.where(rng.random(contract.size) < 0.0025, 30_000_000_000, age)
+    right = np.where(age > 0, rng.random(contract.size) < 0.1, True)
+    paired = tape(sides, contract, np.full(contract.size, "touch"), vote_right=right)
+    fit = window(paired.with_columns(pl.Series("quote_age_ns", age)))[1].fit()
+    assert (age > 10_000_000_000).sum() < 30
+    assert fit.pool_accuracy["touch|plain"] == pytest.approx(0.1, abs=0.08)
+    assert fit.quote_accuracy["touch|age2|plain"] == pytest.approx(fit.quote_accuracy["touch|age1|plain"], abs=0.05)
+    assert fit.quote_accuracy["touch|age0|plain"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_each_member_of_a_pool_is_centred_on_its_own_lean_so_leans_that_differ_are_not_read_as_information():
+    # Inside prints vote 9 times in 10 one way whatever the side: up against quotes 1-10 s old, which only the
+    # contracts customers buy have, down against quotes 30 s old, only in the contracts they sell. Each lean is its
+    # stratum's own, no information; centred on the pool's mean they would co-move with the book directions.
+    rng = np.random.default_rng(9)
+    contract, sides = directional_market(rng, contracts=400)
+    bought = np.repeat(np.bincount(contract, sides > 0) > 12, 24)
+    inside = rng.random(contract.size) < 0.3
+    lean = np.where(rng.random(contract.size) < 0.9, 1, -1) * np.where(bought, 1, -1)
+    age = np.where(inside, np.where(bought, 3_000_000_000, 30_000_000_000), 0)
+    paired = tape(sides, contract, np.where(inside, "inside", "touch"),
+                  vote_right=np.where(inside, lean == sides, True))
+    fit = window(paired.with_columns(pl.Series("quote_age_ns", age)))[1].fit()
+    assert fit.identified
+    assert fit.pool_accuracy["inside|plain"] == pytest.approx(0.5, abs=0.1)
+    assert fit.quote_accuracy["inside|age1|plain"] == pytest.approx(0.5, abs=0.1)
+    assert fit.quote_accuracy["inside|age2|plain"] == pytest.approx(0.5, abs=0.1)
+
+
 def test_an_estimate_moves_from_its_prior_only_beyond_two_standard_errors_and_then_part_of_the_way():
     # Hand-worked: 1.5 sd from the prior stays; 4 sd moves 1 - (2/4)^2 = 3/4 of the way (1 - 0.75 x 1.2 = 0.1).
     assert _Ratio(estimate=0.55, error=0.3).shrunk(1.0) == 1.0
@@ -419,6 +455,23 @@ def test_a_stored_fit_signs_alike():
     assert again.fit == fit
     assert np.allclose(again.prints.sort("sip_timestamp")["p_customer_buy"],
                        prints.sort("sip_timestamp")["p_customer_buy"], atol=1e-3)  # the fit keeps 4 decimals
+
+
+def test_a_stored_fit_reads_a_stratum_it_never_saw_as_its_pool_reads():
+    # Fitted where size-matched prints (1 in 4) are right 1 time in 10, every quote fresh; later every quote is 30 s
+    # old: strata the fit never saw read as their location and kind read, not at face value.
+    rng = np.random.default_rng(3)
+    contract, sides = directional_market(rng, contracts=400)
+    matched = rng.random(contract.size) < 0.25
+    paired = tape(sides, contract, np.full(contract.size, "touch"), size_match=matched,
+                  vote_right=np.where(matched, rng.random(contract.size) < 0.1, True))
+    fit = SigningFit.from_dict(window(paired)[1].fit().as_dict())
+    later = SigningModel(vote_groups(vote_features(paired.with_columns(pl.lit(30_000_000_000).alias("quote_age_ns")))))
+    later.use(fit)
+    accuracy = dict(zip(later.strata, later.quote_accuracy))
+    assert "touch|age2|size_match" not in fit.quote_accuracy
+    assert accuracy["touch|age2|size_match"] == pytest.approx(0.1, abs=0.08)
+    assert accuracy["touch|age2|plain"] == pytest.approx(1.0, abs=2e-3)  # its pool has no members: face value
 
 
 def test_votes_taken_at_face_value_carry_the_misclassification_variance_of_the_stated_accuracy_prior():
