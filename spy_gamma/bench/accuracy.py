@@ -10,9 +10,11 @@ truth at the as-of close, for the target expiries' contracts:
   inventory);
 - the quote rule given the same open-interest evidence as ours (its flow plus our start inventory, kept inside the
   OI at the close), so a market's gain splits into what the OI evidence adds and what the signing model adds;
-- an oracle given the same evidence: each print read with its evidence class's true accuracy (from the truth's
-  sides), what the prints' own signals are worth to a signer who knew every reliability; a market where it beats
-  the quote rule by more than the allowed loss carries information beyond the quote that a method could use;
+- an oracle given the same evidence: each print read with its evidence class's true reliability (from the truth's
+  sides) relative to the reference votes', as our model reads the reference at face value: what the prints' own
+  signals are worth to a signer who knew every relative reliability; a market where it beats the quote rule by more
+  than the allowed loss carries information beyond the quote that a method could use. The oracle on absolute
+  accuracies is kept beside it (the reference read below face value too: information and scale together);
 - total dealer GEX (true positions priced with the same vols): sign hit, relative error, whether the 90% band
   holds it; the flip's error in dollars;
 - how often the reference votes (fresh, plain, at the touch) are right by volume, the truth's check of what the
@@ -90,7 +92,8 @@ def score(data: Path, truth_root: Path, summary: dict) -> dict:
     quote = quote_rule_positions(lake, expiries)
     quote_with_oi = with_open_interest_evidence(quote, ours)
     sided = truth_sided_prints(lake, truth_root, expiries)
-    oracle = with_open_interest_evidence(read_at_truth(sided), ours)
+    oracle = with_open_interest_evidence(read_at_truth(sided, relative=True), ours)
+    absolute_oracle = with_open_interest_evidence(read_at_truth(sided, relative=False), ours)
     chain = lake.read("contract_iv", AS_OF)
     spot = summary["spot"]
     true_book = dealer_book(truth.with_columns(pl.col("dealer_position").cast(pl.Float64)), chain, AS_OF)
@@ -103,6 +106,7 @@ def score(data: Path, truth_root: Path, summary: dict) -> dict:
     return {
         "ours": recovery(ours, truth), "quote_rule": recovery(quote, truth),
         "quote_rule_with_oi": recovery(quote_with_oi, truth), "oracle": recovery(oracle, truth),
+        "absolute_oracle": recovery(absolute_oracle, truth),
         "reference_accuracy": reference_accuracy(sided),
         "direction": fit.direction_unit if fit.identified else None,
         "top_contract_share": top_contract_share(truth),
@@ -128,42 +132,55 @@ def quote_rule_positions(lake, expiries: list[dt.date]) -> pl.DataFrame:
 
 
 def truth_sided_prints(lake, truth_root: Path, expiries: list[dt.date]) -> pl.DataFrame:
-    """The window's classified prints of ``expiries`` with the truth's ``true_side`` and ``dealer_involved``."""
+    """The window's classified prints of ``expiries`` with the truth's ``true_side`` and ``dealer_involved``; a print
+    the truth does not hold (a session without its truth file) has side 0 and no dealer: it counts nowhere."""
     from spy_gamma.defs.partitions import window_sessions
 
     sessions = window_sessions(AS_OF)
     prints = lake.read_days("classified_trades", sessions, missing_ok=True).filter(pl.col("expiry").is_in(expiries))
-    sides = pl.concat([pl.read_parquet(truth_root / "trades" / f"{day}.parquet")
-                       .select(pl.lit(day).alias("date"), "file_row", pl.col("customer_side").alias("true_side"),
-                               "dealer_involved")
-                       for day in sessions])
-    return prints.join(sides, on=["date", "file_row"], how="left")
+    files = [(day, truth_root / "trades" / f"{day}.parquet") for day in sessions]
+    sides = pl.concat([pl.read_parquet(path).select(pl.lit(day).alias("date"), "file_row",
+                                                    pl.col("customer_side").alias("true_side"), "dealer_involved")
+                       for day, path in files if path.exists()])
+    return (prints.join(sides, on=["date", "file_row"], how="left")
+            .with_columns(pl.col("true_side").fill_null(0), pl.col("dealer_involved").fill_null(False)))
 
 
 def reference_accuracy(prints: pl.DataFrame) -> float | None:
     """The share of the reference votes' dealer volume whose side the truth agrees with (None without any)."""
     reference = prints.filter((pl.col("quote_stratum") == REFERENCE_STRATUM) & (pl.col("quote_vote") != 0)
-                              & pl.col("dealer_involved").fill_null(False))
+                              & pl.col("dealer_involved"))
     volume = float(reference["size"].sum())
     right = reference.filter(pl.col("quote_vote") == pl.col("true_side"))["size"].sum()
     return float(right) / volume if volume > 0 else None
 
 
-def read_at_truth(prints: pl.DataFrame) -> pl.DataFrame:
-    """Per ticker, the dealer flow of ``prints`` with each read at its evidence class's true accuracy: the quote
-    stratum where the quote votes, the depth vote at the mid, a coin flip without a vote. A class's accuracy is the
-    share of its other dealer prints whose vote the truth (``true_side``, ``dealer_involved``) agrees with
-    (leave-one-out, with one pseudo-print each way), so no print is read with its own side."""
-    quote = pl.col("quote_vote") != 0
-    vote = pl.when(quote).then(pl.col("quote_vote")).otherwise(pl.col("depth_vote"))
+def read_at_truth(prints: pl.DataFrame, relative: bool) -> pl.DataFrame:
+    """Per ticker, the dealer flow of ``prints`` with each read at its evidence class's true reliability 2a - 1: the
+    quote stratum where the quote votes, the depth vote at the mid, a coin flip without a vote. A class's accuracy a
+    is the share of its other dealer prints whose vote the truth (``true_side``, ``dealer_involved``) agrees with
+    (leave-one-out, with one pseudo-print each way), so no print is read with its own side. ``relative``: every
+    reliability over the reference class's (all its prints, the same pseudo-prints), a side kept within +-1."""
+    vote = pl.when(pl.col("quote_vote") != 0).then(pl.col("quote_vote")).otherwise(pl.col("depth_vote"))
     known = (pl.col("dealer_involved") & (vote != 0)).cast(pl.Float64)
     right = known * (vote == pl.col("true_side")).cast(pl.Float64)
-    accuracy = (right.sum().over("evidence") - right + 1) / (known.sum().over("evidence") - known + 2)
-    evidence = pl.when(quote).then(pl.col("quote_stratum")).otherwise(pl.lit("depth"))
-    return (prints.with_columns(evidence.alias("evidence"))
-            .with_columns(pl.when(vote == 0).then(0.0).otherwise(vote * (2 * accuracy - 1)).alias("side"))
+    classed = prints.with_columns(pl.when(pl.col("quote_vote") != 0).then(pl.col("quote_stratum"))
+                                  .otherwise(pl.lit("depth")).alias("evidence"))
+    reliability = 2 * (right.sum().over("evidence") - right + 1) / (known.sum().over("evidence") - known + 2) - 1
+    votes = classed.select(known.alias("known"), right.alias("right"), "evidence")
+    scale = reference_reliability(votes) if relative else 1.0
+    return (classed.with_columns(pl.when(vote == 0).then(0.0).otherwise((vote * reliability / scale).clip(-1.0, 1.0))
+                                 .alias("side"))
             .group_by("ticker").agg((-pl.col("side") * pl.col("size") * pl.col("p_dealer")).sum()
                                     .alias("dealer_position")))
+
+
+def reference_reliability(votes: pl.DataFrame) -> float:
+    """2a - 1 of the reference class's votes (``known``, ``right`` per print; one pseudo-print each way); 1 where it
+    has none or reads no better than a coin flip (nothing to scale by)."""
+    reference = votes.filter(pl.col("evidence") == REFERENCE_STRATUM)
+    reliability = 2 * (float(reference["right"].sum()) + 1) / (float(reference["known"].sum()) + 2) - 1
+    return reliability if reliability > 0 and reference.height else 1.0
 
 
 def with_open_interest_evidence(quote: pl.DataFrame, ours: pl.DataFrame) -> pl.DataFrame:
@@ -205,13 +222,15 @@ def aggregate(rows: list[dict]) -> dict:
     """The goals of the bench: median corr/WAPE gains over the quote rule, worst losses and how many markets lose
     more than the allowed margin (LOSS_MARGINS), the signing's own median gains (over the quote rule given the same
     open-interest evidence), band coverage, signs, windows with a book direction identified, and the markets whose
-    oracle (:func:`read_at_truth`) gains more than the allowed loss over the quote rule given the same evidence:
-    those with information beyond the quote that a method could use, and how many of them ours beats; the band's
+    oracle (:func:`read_at_truth`, relative) gains more than the allowed loss over the quote rule given the same
+    evidence: those with information beyond the quote that a method could use, and how many of them ours beats (over
+    the quote rule, and over the quote rule given the same evidence: the signing's own beats); the band's
     coverage on the markets whose reference votes are right by volume as often as the band assumes."""
     corr_gain, wape_gain = _gains(rows, "quote_rule")
     signing_corr_gain, signing_wape_gain = _gains(rows, "quote_rule_with_oi")
     signal = np.array([informative(r["params"]) for r in rows])
-    oracle_gain = np.array([r["oracle"]["correlation"] - r["quote_rule_with_oi"]["correlation"] for r in rows])
+    oracle_gain, absolute_oracle_gain = (np.array([r[name]["correlation"] - r["quote_rule_with_oi"]["correlation"]
+                                                   for r in rows]) for name in ("oracle", "absolute_oracle"))
     usable = oracle_gain > LOSS_MARGINS[0]
     accuracies = [r["reference_accuracy"] for r in rows if r["reference_accuracy"] is not None]
     assumed = [r for r in rows if (r["reference_accuracy"] or 0.0) >= ACCURACY_PRIOR[0]]
@@ -228,8 +247,11 @@ def aggregate(rows: list[dict]) -> dict:
             "informative_markets": int(signal.sum()),
             "beats_on_every_informative_market": bool(((corr_gain > 0) & (wape_gain > 0))[signal].all()),
             "median_oracle_corr_gain": float(np.median(oracle_gain)),
+            "median_absolute_oracle_corr_gain": float(np.median(absolute_oracle_gain)),
             "oracle_informative_markets": int(usable.sum()),
             "oracle_informative_markets_beaten": int(((corr_gain > 0) & (wape_gain > 0))[usable].sum()),
+            "oracle_informative_markets_signing_beats": int(((signing_corr_gain > 0) & (signing_wape_gain > 0))[usable]
+                                                            .sum()),
             "band_coverage": float(np.mean([r["band_covers_truth"] for r in rows])),
             "band_coverage_interval": coverage_interval(sum(r["band_covers_truth"] for r in rows), len(rows)),
             "median_reference_accuracy": float(np.median(accuracies)) if accuracies else None,

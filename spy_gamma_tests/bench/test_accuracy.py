@@ -1,9 +1,11 @@
 """The accuracy bench's scoring, on positions and markets whose right answers are worked out by hand."""
 
+
 import polars as pl
 import pytest
 
 from spy_gamma.bench.accuracy import (
+    AS_OF,
     Z90,
     aggregate,
     band_rms_z,
@@ -14,8 +16,11 @@ from spy_gamma.bench.accuracy import (
     recovery,
     reference_accuracy,
     top_contract_share,
+    truth_sided_prints,
     with_open_interest_evidence,
 )
+from spy_gamma.defs.partitions import window_sessions
+from spy_gamma.lake import Lake
 
 
 def positions(values: dict[str, float]) -> pl.DataFrame:
@@ -41,6 +46,7 @@ def market(corr_ours, corr_quote, wape_ours, wape_quote, covers, sign_right, exc
            with_oi=(0.0, 1.0), oracle=0.0, reference=0.8):
     return {"ours": {"correlation": corr_ours, "wape": wape_ours}, "direction": direction, "reference_accuracy": reference,
             "oracle": {"correlation": oracle, "wape": 1.0},
+            "absolute_oracle": {"correlation": oracle + 0.02, "wape": 1.0},
             "quote_rule": {"correlation": corr_quote, "wape": wape_quote},
             "quote_rule_with_oi": {"correlation": with_oi[0], "wape": with_oi[1]},
             "band_covers_truth": covers, "gex_sign_right": sign_right, "band_excludes_zero": excludes_zero,
@@ -65,7 +71,10 @@ def test_aggregate_states_the_goals_plainly():
     assert summary["informative_markets"] == 3 and not summary["beats_on_every_informative_market"]
     assert aggregate(rows[:3])["beats_on_every_informative_market"]
     assert summary["median_oracle_corr_gain"] == pytest.approx(0.15)
+    assert summary["median_absolute_oracle_corr_gain"] == pytest.approx(0.17)
     assert summary["oracle_informative_markets"] == 3 and summary["oracle_informative_markets_beaten"] == 2
+    # of those three, the signing beats the quote rule given the same evidence on corr and WAPE on the first alone
+    assert summary["oracle_informative_markets_signing_beats"] == 1
     assert summary["median_reference_accuracy"] == pytest.approx(0.8)
     assert summary["markets_within_the_accuracy_prior"] == 3 and summary["band_coverage_within_the_accuracy_prior"] == 1.0
     assert summary["band_coverage"] == pytest.approx(3 / 4)
@@ -131,13 +140,35 @@ def test_the_oracle_reads_each_print_at_its_classs_accuracy_over_the_other_print
          "quote_vote": [1, 1, -1, 1, 0, 0, 0], "depth_vote": [0, 0, 0, 0, -1, 1, 0],
          "size": [10, 20, 30, 40, 5, 7, 100], "p_dealer": [1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0],
          "true_side": [1, -1, -1, 1, -1, 1, 1], "dealer_involved": [True, True, True, False, True, True, True]})
-    flows = dict(read_at_truth(prints).iter_rows())
+    flows = dict(read_at_truth(prints, relative=True).iter_rows())  # no reference class: nothing to scale by
     # S, over the other dealer prints (the cross neither counts nor flows): the first and third are right half the
     # time, (1 + 1) / (2 + 2), so read as coin flips; the second at (2 + 1) / (2 + 2) = 3/4, side +1/2, flow -10.
     # Depth: each at (1 + 1) / (1 + 2) = 2/3, sides -1/3 and +1/3: flows +5/3 and -7/3. No vote: nothing.
     assert flows["X"] == pytest.approx(-10.0)
     assert flows["Y"] == pytest.approx(-2 / 3)
     assert flows["Z"] == 0.0
+
+
+def test_the_relative_oracle_reads_each_class_over_the_reference_classs_reliability_within_one_side():
+    prints = pl.DataFrame(
+        {"ticker": ["R"] * 4, "quote_stratum": ["touch|age0|plain"] * 4, "quote_vote": [1] * 4, "depth_vote": [0] * 4,
+         "size": [10] * 4, "p_dealer": [1.0] * 4, "true_side": [1, 1, 1, -1], "dealer_involved": [True] * 4})
+    # The reference class: (3 + 1) / (4 + 2) right, reliability 1/3. Over the others, each right print reads
+    # (2 + 1) / (3 + 2) = 3/5 (reliability 1/5: 3/5 of it), the wrong one 4/5 (3/5: 9/5 of it, kept at 1).
+    assert dict(read_at_truth(prints, relative=False).iter_rows())["R"] == pytest.approx(-(3 * 2 + 6))
+    assert dict(read_at_truth(prints, relative=True).iter_rows())["R"] == pytest.approx(-(3 * 6 + 10))
+
+
+def test_prints_of_a_session_without_its_truth_file_count_nowhere(tmp_path):
+    first, second = window_sessions(AS_OF)[:2]
+    lake = Lake(tmp_path / "lake")
+    for day in (first, second):
+        lake.write("classified_trades", day, pl.DataFrame({"date": [day], "file_row": [0], "expiry": [AS_OF]}))
+    (tmp_path / "truth" / "trades").mkdir(parents=True)
+    pl.DataFrame({"file_row": [0], "customer_side": [1], "dealer_involved": [True]}).write_parquet(
+        tmp_path / "truth" / "trades" / f"{first}.parquet")
+    sided = truth_sided_prints(lake, tmp_path / "truth", [AS_OF]).sort("date")
+    assert sided.select("date", "true_side", "dealer_involved").rows() == [(first, 1, True), (second, 0, False)]
 
 
 def test_the_reference_accuracy_is_the_share_of_the_reference_votes_dealer_volume_the_truth_agrees_with():
