@@ -133,7 +133,8 @@ def quote_rule_positions(lake, expiries: list[dt.date]) -> pl.DataFrame:
 
 def truth_sided_prints(lake, truth_root: Path, expiries: list[dt.date]) -> pl.DataFrame:
     """The window's classified prints of ``expiries`` with the truth's ``true_side`` and ``dealer_involved``; a print
-    the truth does not hold (a session without its truth file) has side 0 and no dealer: it counts nowhere."""
+    the truth does not hold (a session without its truth file) has side 0 and no dealer: it counts in no accuracy
+    (it still flows, as the quote rule's prints do, read as its class reads)."""
     from spy_gamma.defs.partitions import window_sessions
 
     sessions = window_sessions(AS_OF)
@@ -141,7 +142,9 @@ def truth_sided_prints(lake, truth_root: Path, expiries: list[dt.date]) -> pl.Da
     files = [(day, truth_root / "trades" / f"{day}.parquet") for day in sessions]
     sides = pl.concat([pl.read_parquet(path).select(pl.lit(day).alias("date"), "file_row",
                                                     pl.col("customer_side").alias("true_side"), "dealer_involved")
-                       for day, path in files if path.exists()])
+                       for day, path in files if path.exists()]
+                      or [pl.DataFrame(schema={"date": pl.Date, "file_row": pl.Int64, "true_side": pl.Int8,
+                                               "dealer_involved": pl.Boolean})])
     return (prints.join(sides, on=["date", "file_row"], how="left")
             .with_columns(pl.col("true_side").fill_null(0), pl.col("dealer_involved").fill_null(False)))
 
@@ -159,17 +162,19 @@ def read_at_truth(prints: pl.DataFrame, relative: bool) -> pl.DataFrame:
     """Per ticker, the dealer flow of ``prints`` with each read at its evidence class's true reliability 2a - 1: the
     quote stratum where the quote votes, the depth vote at the mid, a coin flip without a vote. A class's accuracy a
     is the share of its other dealer prints whose vote the truth (``true_side``, ``dealer_involved``) agrees with
-    (leave-one-out, with one pseudo-print each way), so no print is read with its own side. ``relative``: every
-    reliability over the reference class's (all its prints, the same pseudo-prints), a side kept within +-1."""
+    (leave-one-out, with one pseudo-print each way), so no print is read with its own side. ``relative``: as the
+    model reads them, the reference class at face value and every other class's reliability over the reference's
+    (:func:`reference_reliability`), a side kept within +-1."""
     vote = pl.when(pl.col("quote_vote") != 0).then(pl.col("quote_vote")).otherwise(pl.col("depth_vote"))
     known = (pl.col("dealer_involved") & (vote != 0)).cast(pl.Float64)
     right = known * (vote == pl.col("true_side")).cast(pl.Float64)
     classed = prints.with_columns(pl.when(pl.col("quote_vote") != 0).then(pl.col("quote_stratum"))
                                   .otherwise(pl.lit("depth")).alias("evidence"))
     reliability = 2 * (right.sum().over("evidence") - right + 1) / (known.sum().over("evidence") - known + 2) - 1
-    votes = classed.select(known.alias("known"), right.alias("right"), "evidence")
-    scale = reference_reliability(votes) if relative else 1.0
-    return (classed.with_columns(pl.when(vote == 0).then(0.0).otherwise((vote * reliability / scale).clip(-1.0, 1.0))
+    if relative:
+        scale = reference_reliability(classed.select(known.alias("known"), right.alias("right"), "evidence"))
+        reliability = pl.when(pl.col("evidence") == REFERENCE_STRATUM).then(1.0).otherwise(reliability / scale)
+    return (classed.with_columns(pl.when(vote == 0).then(0.0).otherwise((vote * reliability).clip(-1.0, 1.0))
                                  .alias("side"))
             .group_by("ticker").agg((-pl.col("side") * pl.col("size") * pl.col("p_dealer")).sum()
                                     .alias("dealer_position")))
@@ -177,10 +182,11 @@ def read_at_truth(prints: pl.DataFrame, relative: bool) -> pl.DataFrame:
 
 def reference_reliability(votes: pl.DataFrame) -> float:
     """2a - 1 of the reference class's votes (``known``, ``right`` per print; one pseudo-print each way); 1 where it
-    has none or reads no better than a coin flip (nothing to scale by)."""
+    has none or reads no better than a coin flip: nothing to scale by, the other classes read as the absolute oracle
+    reads them (a reference barely above a coin flip puts every other class at +-1)."""
     reference = votes.filter(pl.col("evidence") == REFERENCE_STRATUM)
     reliability = 2 * (float(reference["right"].sum()) + 1) / (float(reference["known"].sum()) + 2) - 1
-    return reliability if reliability > 0 and reference.height else 1.0
+    return reliability if reliability > 0 else 1.0
 
 
 def with_open_interest_evidence(quote: pl.DataFrame, ours: pl.DataFrame) -> pl.DataFrame:

@@ -112,7 +112,7 @@ class SigningFit:
     prints: int
     direction_unit: str = "contract"
     day_class_link: dict[str, float] | None = None  # None: one class (no open-interest evidence), link 1
-    pool_accuracy: dict[str, float] | None = None  # per pool_key; None or empty: nothing identified
+    pool_accuracy: dict[str, float] | None = None  # per pool_key; empty: none identified; None: stored before pools
 
     @property
     def book_direction_sd(self) -> float:
@@ -220,7 +220,7 @@ def sign_session(paired: pl.DataFrame) -> SignedSession:
 def sign_with_fit(paired: pl.DataFrame, fit: SigningFit) -> SignedSession:
     """Sign prints with an earlier fit's parameters (no refit); prints without a day class read as unknown.
 
-    A stratum the fit never saw takes the quote rule's face value, as the fit's prior would.
+    A stratum the fit never saw reads as its pool reads (:meth:`SigningFit.stratum_accuracy`), as the fit's prior would.
     """
     return _signed(paired, fit)
 
@@ -359,7 +359,7 @@ class SigningModel:
         self.class_link = np.r_[estimated, estimated @ shares / max(shares.sum(), 1.0)]
         self.quote_accuracy = np.where(self.reference, REFERENCE_ACCURACY, _accuracy(strata_r))
         self.depth_accuracy = float(_accuracy(depth_r))
-        pool_accuracy = {key: round(float(_accuracy(r)), 4) for key, r in pools_r.items()}
+        pool_accuracy = {str(key): round(float(_accuracy(r)), 4) for key, r in pools_r.items()}
         self.alpha, self.beta = (_beta_prior(reference.estimate, self._reference_mean_vote()) if identified
                                  else (NO_DIRECTION, NO_DIRECTION))
         self.directed = identified
@@ -417,17 +417,18 @@ class SigningModel:
     def _matched_ratios(self, reference: tuple[np.ndarray, np.ndarray], reference_pairs: tuple[np.ndarray, np.ndarray],
                         weights: np.ndarray) -> tuple[list[_Ratio], dict[str, _Ratio], _Ratio, list[_Ratio]]:
         """Relative to the anchor class's reference votes: each stratum's reliability, each pool's (the strata of one
-        location and kind at every quote age, the reference left out: :func:`pool_key`), the depth signal's, and the
-        reference votes of every other day class (the classes' links), from cross-day pairs of any two contracts of a
-        direction unit (the expiries of a strike; one contract when the unit is the contract), each pair's
-        covariance set against the reference votes' own in the very same two contracts.
+        location and kind at every quote age, the reference and package legs left out: :func:`pool_key`), the depth
+        signal's, and the reference votes of every other day class (the classes' links), from cross-day pairs of any
+        two contracts of a direction unit (the expiries of a strike; one contract when the unit is the contract), each
+        pair's covariance set against the reference votes' own in the very same two contracts.
 
         For any two contracts c, c' of a unit, cov(stratum vote in c, reference vote in c') is r r_ref cov(mu_c,
         mu_c') whatever the expiries share, so matching the pairs keeps a stratum (or a class) that trades in other
         expiries from reading as less reliable (less linked), while a strike's expiries give it several times the
         pairs of one contract. A pair of contracts whose reference votes give no cross-day pair is left out.
-        Votes are centred within their class; ``reference`` holds the anchor class's reference votes per unit,
-        contract slot and day, ``reference_pairs`` their cross-day pairs; bootstrap over units (``weights``)."""
+        Votes are centred within their stratum (:meth:`_centred`); ``reference`` holds the anchor class's reference
+        votes per unit, contract slot and day, ``reference_pairs`` their cross-day pairs; bootstrap over units
+        (``weights``)."""
         quote, depth = self.votes[:, 0].astype(np.float64), self.votes[:, 1].astype(np.float64)
         anchor = self.day_class == 0
         ref_products, ref_pairs = reference_pairs
@@ -461,8 +462,8 @@ class SigningModel:
     def _centred(self, mask: np.ndarray, vote: np.ndarray) -> np.ndarray:
         """Votes minus their (count-weighted) mean over the ``mask`` groups of the same stratum and spread width (a
         pool's members each on their own mean, as each is alone)."""
-        cell = (self.stratum + 1) * (MAX_SPREAD_TICKS + 1) + self.spread_ticks
-        size = (len(self.strata) + 1) * (MAX_SPREAD_TICKS + 1)
+        shape = (len(self.strata) + 1, MAX_SPREAD_TICKS + 1)
+        cell, size = np.ravel_multi_index((self.stratum + 1, self.spread_ticks), shape), shape[0] * shape[1]
         totals = np.bincount(cell[mask], self.counts[mask], minlength=size)
         sums = np.bincount(cell[mask], (vote * self.counts)[mask], minlength=size)
         means = np.divide(sums, totals, out=np.zeros(size), where=totals > 0)

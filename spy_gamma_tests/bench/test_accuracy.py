@@ -1,6 +1,5 @@
 """The accuracy bench's scoring, on positions and markets whose right answers are worked out by hand."""
 
-
 import polars as pl
 import pytest
 
@@ -149,14 +148,19 @@ def test_the_oracle_reads_each_print_at_its_classs_accuracy_over_the_other_print
     assert flows["Z"] == 0.0
 
 
-def test_the_relative_oracle_reads_each_class_over_the_reference_classs_reliability_within_one_side():
+def test_the_relative_oracle_reads_the_reference_at_face_value_and_each_class_over_its_reliability():
     prints = pl.DataFrame(
-        {"ticker": ["R"] * 4, "quote_stratum": ["touch|age0|plain"] * 4, "quote_vote": [1] * 4, "depth_vote": [0] * 4,
-         "size": [10] * 4, "p_dealer": [1.0] * 4, "true_side": [1, 1, 1, -1], "dealer_involved": [True] * 4})
-    # The reference class: (3 + 1) / (4 + 2) right, reliability 1/3. Over the others, each right print reads
-    # (2 + 1) / (3 + 2) = 3/5 (reliability 1/5: 3/5 of it), the wrong one 4/5 (3/5: 9/5 of it, kept at 1).
-    assert dict(read_at_truth(prints, relative=False).iter_rows())["R"] == pytest.approx(-(3 * 2 + 6))
-    assert dict(read_at_truth(prints, relative=True).iter_rows())["R"] == pytest.approx(-(3 * 6 + 10))
+        {"ticker": ["R"] * 4 + ["S"] * 3, "quote_stratum": ["touch|age0|plain"] * 4 + ["inside|age0|plain"] * 3,
+         "quote_vote": [1] * 7, "depth_vote": [0] * 7, "size": [10] * 4 + [5, 7, 100], "p_dealer": [1.0] * 7,
+         "true_side": [1, 1, 1, -1, 1, -1, 1], "dealer_involved": [True] * 6 + [False]})
+    absolute, relative = (dict(read_at_truth(prints, relative=flag).iter_rows()) for flag in (False, True))
+    # The reference, leave-one-out: right prints at (2 + 1) / (3 + 2) = 3/5 (reliability 1/5), the wrong one at 4/5
+    # (3/5); as a whole (3 + 1) / (4 + 2) = 2/3, reliability 1/3, and read at face value when relative.
+    assert absolute["R"] == pytest.approx(-(3 * 2 + 6)) and relative["R"] == pytest.approx(-40)
+    # S, over its other dealer prints: the first at (0 + 1) / (1 + 2) (reliability -1/3: -1 relative), the second
+    # at (1 + 1) / (1 + 2) (+1/3: +1), the non-dealer third at (1 + 1) / (2 + 2) (0): flows +5, -7 and 0;
+    # absolute +5/3, -7/3 and 0.
+    assert absolute["S"] == pytest.approx(-2 / 3) and relative["S"] == pytest.approx(-2.0)
 
 
 def test_prints_of_a_session_without_its_truth_file_count_nowhere(tmp_path):

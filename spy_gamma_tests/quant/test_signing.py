@@ -251,16 +251,16 @@ def test_a_stratum_of_few_prints_reads_as_its_kind_reads_at_other_quote_ages():
 
 def test_a_pool_leaves_the_reference_out_so_old_plain_prints_read_as_plain_prints_read_at_other_ages():
     # Plain touch prints: fresh ones (the reference) right, those against quotes 1-10 s old (1 in 4) and 30 s old
-    # (1 in 400) right 1 time in 10. The twenty-odd old ones alone move too little; their pool is the old and the
+    # (1 in 1,000) right 1 time in 10. The ten-odd old ones alone stay at face value; their pool is the old and the
     # 1-10 s prints, not the reference, which would hold it near face value.
     rng = np.random.default_rng(5)
     contract, sides = directional_market(rng, contracts=400)
     age = np.where(rng.random(contract.size) < 0.25, 3_000_000_000, 0)
-    age = np.where(rng.random(contract.size) < 0.0025, 30_000_000_000, age)
+    age = np.where(rng.random(contract.size) < 0.001, 30_000_000_000, age)
     right = np.where(age > 0, rng.random(contract.size) < 0.1, True)
     paired = tape(sides, contract, np.full(contract.size, "touch"), vote_right=right)
     fit = window(paired.with_columns(pl.Series("quote_age_ns", age)))[1].fit()
-    assert (age > 10_000_000_000).sum() < 30
+    assert (age > 10_000_000_000).sum() < 15
     assert fit.pool_accuracy["touch|plain"] == pytest.approx(0.1, abs=0.08)
     assert fit.quote_accuracy["touch|age2|plain"] == pytest.approx(fit.quote_accuracy["touch|age1|plain"], abs=0.05)
     assert fit.quote_accuracy["touch|age0|plain"] == pytest.approx(1.0, abs=1e-5)
@@ -268,21 +268,26 @@ def test_a_pool_leaves_the_reference_out_so_old_plain_prints_read_as_plain_print
 
 def test_each_member_of_a_pool_is_centred_on_its_own_lean_so_leans_that_differ_are_not_read_as_information():
     # Inside prints vote 9 times in 10 one way whatever the side: up against quotes 1-10 s old, which only the
-    # contracts customers buy have, down against quotes 30 s old, only in the contracts they sell. Each lean is its
-    # stratum's own, no information; centred on the pool's mean they would co-move with the book directions.
+    # contracts customers buy have, down against quotes 30 s old, only in the contracts they sell; 1 in 100 of them,
+    # against fresh quotes, vote at random. Each lean is its stratum's own, no information; centred on the pool's
+    # mean they would co-move with the book directions, and the few fresh ones, too few to stand out from their
+    # pool, would read as it.
     rng = np.random.default_rng(9)
     contract, sides = directional_market(rng, contracts=400)
     bought = np.repeat(np.bincount(contract, sides > 0) > 12, 24)
     inside = rng.random(contract.size) < 0.3
+    fresh = rng.random(contract.size) < 1 / 100
     lean = np.where(rng.random(contract.size) < 0.9, 1, -1) * np.where(bought, 1, -1)
-    age = np.where(inside, np.where(bought, 3_000_000_000, 30_000_000_000), 0)
+    lean = np.where(fresh, rng.choice([-1, 1], contract.size), lean)
+    age = np.where(inside & ~fresh, np.where(bought, 3_000_000_000, 30_000_000_000), 0)
     paired = tape(sides, contract, np.where(inside, "inside", "touch"),
                   vote_right=np.where(inside, lean == sides, True))
     fit = window(paired.with_columns(pl.Series("quote_age_ns", age)))[1].fit()
     assert fit.identified
-    assert fit.pool_accuracy["inside|plain"] == pytest.approx(0.5, abs=0.1)
+    assert fit.quote_accuracy["inside|age0|plain"] == pytest.approx(0.5, abs=0.1)
     assert fit.quote_accuracy["inside|age1|plain"] == pytest.approx(0.5, abs=0.1)
     assert fit.quote_accuracy["inside|age2|plain"] == pytest.approx(0.5, abs=0.1)
+    assert fit.pool_accuracy["inside|plain"] == pytest.approx(0.5, abs=0.1)
 
 
 def test_an_estimate_moves_from_its_prior_only_beyond_two_standard_errors_and_then_part_of_the_way():
@@ -384,12 +389,18 @@ def test_legs_of_packages_are_read_at_face_value_not_against_the_contracts_direc
     contract, sides = directional_market(rng, contracts=400)
     leg = rng.random(contract.size) < 0.25
     sides = np.where(leg, -sides, sides)
-    prints, model = window(tape(sides, contract, np.full(contract.size, "touch"),
-                                conditions=np.where(leg, MULTI_LEG_ELECTRONIC, REGULAR)))
+    paired = tape(sides, contract, np.full(contract.size, "touch"),
+                  conditions=np.where(leg, MULTI_LEG_ELECTRONIC, REGULAR))
+    prints, model = window(paired)
     fit = model.fit()
     assert fit.identified and fit.quote_accuracy["touch|age0|multileg"] > 0.99
     legs = prints.filter(pl.col("conditions") == MULTI_LEG_ELECTRONIC)
     assert ((legs["p_customer_buy"] > 0.99) == (legs["quote_vote"] > 0)).all()  # each leg's own vote, as read
+    # nor do they form a pool: a stored fit reads legs against older quotes at face value too
+    later = SigningModel(vote_groups(vote_features(paired.with_columns(pl.lit(30_000_000_000).alias("quote_age_ns")))))
+    later.use(fit)
+    assert "touch|multileg" not in fit.pool_accuracy
+    assert dict(zip(later.strata, later.quote_accuracy))["touch|age2|multileg"] > 0.99
 
 
 def test_one_session_identifies_nothing_and_is_the_quote_rule():
