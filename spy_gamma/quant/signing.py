@@ -220,7 +220,8 @@ def sign_session(paired: pl.DataFrame) -> SignedSession:
 def sign_with_fit(paired: pl.DataFrame, fit: SigningFit) -> SignedSession:
     """Sign prints with an earlier fit's parameters (no refit); prints without a day class read as unknown.
 
-    A stratum the fit never saw reads as its pool reads (:meth:`SigningFit.stratum_accuracy`), as the fit's prior would.
+    A stratum the fit never saw reads as its pool reads (:meth:`SigningFit.stratum_accuracy`), as the fit's prior
+    would.
     """
     return _signed(paired, fit)
 
