@@ -31,12 +31,24 @@ def crr_prices(spot: float, strike, tte_years: float, r: float, q: float, sigma,
 
     ``spot`` is the cum-dividend share price, ``q`` a continuous yield on the escrowed price S*, dividends are cash
     amounts going ex at ``dividend_times`` (years from now, inside (0, tte_years)). NaN where the tree's
-    risk-neutral probability leaves (0, 1) (a carry too large for the step).
+    risk-neutral probability leaves (0, 1) (a carry too large for the step: a contract minutes from expiry whose
+    forward implies a yield of thousands) or its prices overflow; such a tree is rolled back without warnings, its
+    result discarded.
     """
     strike, sigma = np.atleast_1d(np.asarray(strike, float)), np.atleast_1d(np.asarray(sigma, float))
     strike, sigma, sign = np.broadcast_arrays(strike, sigma, np.where(np.asarray(is_call, bool), 1.0, -1.0))
     times, amounts = np.asarray(dividend_times, float), np.asarray(dividend_amounts, float)
     dt_step = tte_years / steps
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        american, european, prob = _rolled_back(spot, strike, sigma, sign, times, amounts, r, q, dt_step, steps)
+    stable = ((prob > 0) & (prob < 1))[:, 0] & np.isfinite(american) & np.isfinite(european)
+    return np.where(stable, american, np.nan), np.where(stable, european, np.nan)
+
+
+def _rolled_back(spot: float, strike: np.ndarray, sigma: np.ndarray, sign: np.ndarray, times: np.ndarray,
+                 amounts: np.ndarray, r: float, q: float, dt_step: float, steps: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tree rolled back to today: American and European values per option, and each tree's up probability."""
     up = np.exp(sigma * np.sqrt(dt_step))[:, None]
     prob = (np.exp((r - q) * dt_step) - 1.0 / up) / (up - 1.0 / up)
     discount = np.exp(-r * dt_step)
@@ -55,8 +67,7 @@ def crr_prices(spot: float, strike, tte_years: float, r: float, q: float, sigma,
         european = discount * (prob * european[:, 1:] + (1.0 - prob) * european[:, :-1])
         held = discount * (prob * american[:, 1:] + (1.0 - prob) * american[:, :-1])
         american = np.maximum(held, sign[:, None] * (nodes + pending(step) - strike[:, None]))
-    stable = ((prob > 0) & (prob < 1))[:, 0]
-    return np.where(stable, american[:, 0], np.nan), np.where(stable, european[:, 0], np.nan)
+    return american[:, 0], european[:, 0], prob
 
 
 def dividends_in_life(dividends: pl.DataFrame, day: dt.date, expiry: dt.date) -> tuple[np.ndarray, np.ndarray]:

@@ -67,6 +67,14 @@ def test_crr_with_a_cash_dividend_matches_quantlib_escrowed_engines(strike, call
     assert european[0] == pytest.approx(quantlib_option(*args, "european_dividend", [(30, 2.0)]), abs=0.01)
 
 
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("q", [5000.0, -5000.0, 1e5])
+def test_a_tree_minutes_from_expiry_with_a_carry_too_large_for_its_step_is_not_priced_and_warns_nothing(q):
+    # one minute to expiry (as on an expiry day's close), a forward a few cents from spot: a yield of thousands
+    american, european = crr_prices(600.0, [590.0, 610.0], 1.9e-6, 0.04, q, [0.01, 0.01], [True, False])
+    assert np.isnan(american).all() and np.isnan(european).all()
+
+
 def test_dividends_in_life_count_ex_dates_after_today_up_to_the_expiry():
     table = pl.DataFrame({"ex_date": [dt.date(2025, 9, 18), dt.date(2025, 9, 19), dt.date(2025, 12, 19)],
                           "amount": [9.0, 1.831114, 1.97]})
