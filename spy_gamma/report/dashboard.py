@@ -20,6 +20,7 @@ from spy_gamma.report.wording import (
     SIMULATED_NOTE,
     band_range,
     distance_from_spot,
+    flip_band_text,
     flip_distance,
     level_action,
     level_strength,
@@ -27,6 +28,7 @@ from spy_gamma.report.wording import (
     quality_rows,
     regime_short,
     regime_tone,
+    wall_band_text,
 )
 
 PLOTLY_JS_FILE = "plotly.min.js"  # one copy per report folder, shared by the dashboard and every panel page
@@ -86,14 +88,14 @@ def metric_cards(summary: dict) -> str:
     total = summary.get("total_gex")
 
     def wall_detail(wall: dict) -> str:
-        return f"{fmt_usd(wall.get('gex'))} dealer GEX · 90% band {band_range(wall.get('band'), fmt_level)}"
+        return f"{fmt_usd(wall.get('gex'))} dealer GEX · {wall_band_text(wall)}"
 
     cards = [
         _card("Total dealer GEX", fmt_usd(total),
               f"per 1% move · 90% band {band_range(summary.get('total_gex_band'))}<br>{prob_long_text(summary)}",
               "total_gex", _sign_class(total)),
         _card("Gamma flip", fmt_level(summary.get("gamma_flip")),
-              f"{flip_distance(summary)}<br>90% band {band_range(summary.get('gamma_flip_band'), fmt_level)}",
+              f"{flip_distance(summary)}<br>{flip_band_text(summary)}",
               "gamma_flip", "flip"),
         _card("Dealer call wall", fmt_level(call_wall.get("strike")), wall_detail(call_wall), "call_wall", "callwall"),
         _card("Dealer put wall", fmt_level(put_wall.get("strike")), wall_detail(put_wall), "put_wall", "putwall"),

@@ -24,6 +24,7 @@ from spy_gamma.report.wording import (
     prob_long_text,
     quality_rows,
     regime_short,
+    wall_band_text,
 )
 
 MAX_THEME_PATTERNS = 6  # the strongest patterns; the comprehensive report lists them all
@@ -79,7 +80,7 @@ def _themes(summary: dict) -> list[str]:
 
     def wall(name: str, level: dict) -> str:
         return (f"**{name} {fmt_level(level.get('strike'))}** ({fmt_usd(level.get('gex'))} dealer GEX, "
-                f"90% band {band_range(level.get('band'), fmt_level)})")
+                f"{wall_band_text(level)})")
 
     themes = [
         f"**Regime: {regime_short(regime)}.** Dealer {gex_sentence(summary)} per 1% move; "
@@ -231,10 +232,13 @@ def evolution_section(bundle: ReportBundle) -> str:
         for r in history.iter_rows(named=True)
     ]
     note = f" {SIMULATED_NOTE}" if bundle.summary.get("data_source") == "simulated" else ""
+    moved = (f"The history starts at this close ({_text(first['as_of'])}): total dealer GEX "
+             f"{fmt_usd(first['total_gex'])}, the gamma flip {fmt_level(first['gamma_flip'])}." if history.height == 1
+             else f"Over {history.height} as-of closes, total dealer GEX went from {fmt_usd(first['total_gex'])} "
+             f"({_text(first['as_of'])}) to {fmt_usd(last['total_gex'])} ({_text(last['as_of'])}); the gamma flip "
+             f"from {fmt_level(first['gamma_flip'])} to {fmt_level(last['gamma_flip'])}.")
     return (
-        f"Over {history.height} as-of closes, total dealer GEX went from {fmt_usd(first['total_gex'])} "
-        f"({_text(first['as_of'])}) to {fmt_usd(last['total_gex'])} ({_text(last['as_of'])}); the gamma flip from "
-        f"{fmt_level(first['gamma_flip'])} to {fmt_level(last['gamma_flip'])}.{note}\n\n"
+        f"{moved}{note}\n\n"
         + md_table(["As of", "Spot", "Total GEX", "90% band", "Flip", "Call wall", "Put wall"], rows)
         + "\n"
     )

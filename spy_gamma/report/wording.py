@@ -33,11 +33,31 @@ def gex_sentence(summary: dict) -> str:
 
 
 def flip_sentence(summary: dict) -> str:
-    """``flip 665.20, 90% band 662.10 to 668.90`` or why there is none."""
+    """``flip 665.20, 90% band 662.10 to 668.90`` (:func:`flip_band_text`) or why there is none."""
     if is_missing(summary.get("gamma_flip")):
         return "no gamma flip within the searched spot range"
+    return f"flip {fmt_level(summary['gamma_flip'])}, {flip_band_text(summary)}"
+
+
+def flip_band_text(summary: dict) -> str:
+    """``90% band 662.10 to 668.90``: the band is over the draws whose profile has a flip, so their share is said
+    when some have none (``... (over the 75% of draws with a flip)``)."""
     band = band_range(summary.get("gamma_flip_band"), fmt_level)
-    return f"flip {fmt_level(summary['gamma_flip'])}, 90% band {band}"
+    found = summary.get("flip_found_share")
+    among = "" if is_missing(found) or found >= 1 else f" (over the {100 * found:.0f}% of draws with a flip)"
+    return f"90% band {band}{among}"
+
+
+def wall_band_text(wall: dict) -> str:
+    """``90% band 658.90 to 674.00; the wall at 674.00 in 78% of draws``: where the draws put a wall, and the
+    strike most of them pick, which can differ from the point's (a strike whose gex sign is uncertain is large in
+    |gex| in many draws while small at the point)."""
+    band = wall.get("band") or {}
+    text = f"90% band {band_range(band, fmt_level)}"
+    modal, share = band.get("modal"), band.get("modal_share")
+    if is_missing(modal) or is_missing(share):
+        return text
+    return f"{text}; the wall at {fmt_level(modal)} in {100 * share:.0f}% of draws"
 
 
 def prob_long_text(summary: dict) -> str:

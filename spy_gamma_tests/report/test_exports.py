@@ -22,6 +22,7 @@ from spy_gamma.report.bundle import SUMMARY_KEYS
 from spy_gamma.report.dashboard import PLOTLY_JS_FILE, render_dashboard
 from spy_gamma.report.figures import FIGURES, intraday_buckets
 from spy_gamma.report.formatting import fmt_level, fmt_usd
+from spy_gamma.report.markdown import evolution_section
 from spy_gamma.report.render_timing import folder_bytes
 from spy_gamma_tests.conftest import EXPIRIES
 
@@ -186,6 +187,16 @@ def test_comprehensive_report_sections_and_history(report_dir, bundle):
     for as_of in bundle.levels_history["as_of"]:
         assert f"| {as_of.isoformat()} |" in text
     assert "only proves the plumbing" in text  # the source is the simulated market
+
+
+def test_a_history_of_one_close_says_it_starts_there_not_that_it_moved(bundle):
+    history = bundle.levels_history.sort("as_of").head(1)
+    one = history.row(0, named=True)
+    two = pl.concat([history, history.with_columns(pl.col("as_of") + dt.timedelta(days=1))])
+    text = evolution_section(dataclasses.replace(bundle, levels_history=history))
+    assert text.startswith(f"The history starts at this close ({one['as_of'].isoformat()}): total dealer GEX "
+                           f"{fmt_usd(one['total_gex'])}, the gamma flip {fmt_level(one['gamma_flip'])}.")
+    assert evolution_section(dataclasses.replace(bundle, levels_history=two)).startswith("Over 2 as-of closes")
 
 
 def test_hidden_browser_skips_pngs_with_one_warning(bundle, tmp_path, monkeypatch, caplog):

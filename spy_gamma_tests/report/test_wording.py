@@ -7,6 +7,7 @@ from spy_gamma.report.dashboard import data_quality_block, levels_table, metric_
 from spy_gamma.report.wording import (
     band_range,
     flip_distance,
+    flip_sentence,
     gex_sentence,
     level_action,
     level_strength,
@@ -14,6 +15,7 @@ from spy_gamma.report.wording import (
     quality_rows,
     regime_short,
     regime_tone,
+    wall_band_text,
 )
 
 UNCERTAIN = {"label": "uncertain (the 90% band of dealer GEX at spot contains zero)",
@@ -44,6 +46,19 @@ def test_bands_in_words():
     assert gex_sentence(SUMMARY) == "total GEX -$1.2B, 90% band -$2.0B to +$300.0M"
     assert band_range({"p05": None, "p95": 1.0}) == "n/a"
     assert prob_long_text(SUMMARY) == "P(dealers long gamma) 8%"
+
+
+def test_a_flip_band_over_fewer_than_all_draws_says_over_how_many():
+    assert flip_sentence(SUMMARY) == "flip 666.55, 90% band 660.10 to 671.00"
+    assert flip_sentence({**SUMMARY, "flip_found_share": 0.746}) == (
+        "flip 666.55, 90% band 660.10 to 671.00 (over the 75% of draws with a flip)")
+    assert flip_sentence({**SUMMARY, "flip_found_share": 1.0}) == flip_sentence(SUMMARY)
+
+
+def test_a_walls_band_names_the_strike_most_draws_pick_even_where_it_is_not_the_points():
+    wall = {"strike": 646.0, "gex": 1.07e7, "band": {"p05": 658.9, "p95": 674.0, "modal": 674.0, "modal_share": 0.778}}
+    assert wall_band_text(wall) == "90% band 658.90 to 674.00; the wall at 674.00 in 78% of draws"
+    assert wall_band_text(SUMMARY["call_wall"]) == "90% band 675.00 to 680.00"  # no modal stored: the band alone
 
 
 def test_a_level_is_described_by_what_dealers_do_there():
