@@ -185,7 +185,7 @@ def levels(exposures: pl.DataFrame, spot: float, gamma_flip: float | None,
     found = {"support": [], "resistance": [], "acceleration": [], "pivot": []}
     candidates = _wall_candidates(walls(by_strike)) + _pin_candidates(by_strike, top_n)
     candidates += [("acceleration_zone", zone.peak_strike, zone.dealer_gex,
-                    f"dealers short gamma {strike_span(zone.low, zone.high)}: hedging accelerates moves")
+                    acceleration_note(zone.low, zone.high))
                    for zone in acceleration_zones(by_strike)[:top_n]]
     scale = max((abs(gex) for _, _, gex, _ in candidates), default=0.0)
     if scale == 0:
@@ -227,9 +227,12 @@ def _pin_candidates(by_strike: pl.DataFrame, top_n: int) -> list[tuple[str, floa
             for strike, gex in pins.select("strike", "net_gex").iter_rows()]
 
 
-def strike_span(low: float, high: float) -> str:
-    """``647`` for a one-strike zone, ``652-654`` for a range."""
-    return f"{low:g}" if low == high else f"{low:g}-{high:g}"
+def acceleration_note(low: float, high: float) -> str:
+    """What an acceleration zone is: strikes whose own dealer gamma is short. The total gamma profile at those
+    spots sums every strike, so it can read long gamma there."""
+    strikes = f"strike {low:g} carries" if low == high else f"strikes {low:g}-{high:g} carry"
+    return (f"{strikes} short dealer gamma (their own; the total profile may read long): their hedging accelerates "
+            "moves through them")
 
 
 def acceleration_zones(by_strike: pl.DataFrame) -> list[AccelerationZone]:

@@ -14,7 +14,7 @@ from spy_gamma.quant.book import with_open_interest
 from spy_gamma.quant.closing_vols import mark_ages, out_of_the_money
 from spy_gamma.quant.exposure import naive_oi_gex
 from spy_gamma.quant.intraday import intraday_dealer_flow
-from spy_gamma.quant.structure import strike_span
+from spy_gamma.quant.structure import acceleration_note
 from spy_gamma.quant.uncertainty import N_DRAWS
 from spy_gamma.report.bundle import POSITION_CSV_COLUMNS, ReportBundle
 
@@ -125,7 +125,7 @@ def patterns_list(patterns: dict) -> list[dict]:
     rows += [{"kind": "risk_reversal", "strength": abs(rr["strength"]), "strikes": [rr["put_strike"], rr["call_strike"]],
               "expiry": rr["expiry"], "note": rr["label"]} for rr in patterns["risk_reversals"]]
     rows += [{"kind": "acceleration_zone", "strength": z["strength"], "strikes": [z["low"], z["high"]],
-              "expiry": None, "note": f"dealers short gamma {strike_span(z['low'], z['high'])}: hedging accelerates moves"}
+              "expiry": None, "note": acceleration_note(z["low"], z["high"])}
              for z in patterns["acceleration_zones"]]
     calendar = patterns.get("calendar") or {"expiries": []}
     rows += [{"kind": "pin_risk", "strength": e["pin_concentration"], "strikes": [e["pin_strike"]] if e["pin_strike"] else [],
