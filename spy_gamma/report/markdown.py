@@ -90,12 +90,16 @@ def _themes(summary: dict) -> list[str]:
         f"absolute gamma strike {fmt_level(summary.get('abs_gamma_strike'))}, "
         f"centroid {fmt_level(summary.get('gamma_centroid'))}.",
     ]
-    themes += [
-        f"**{str(p.get('kind', '')).replace('_', ' ').capitalize()}** "
-        f"({', '.join(fmt_level(k) for k in p.get('strikes') or [])}): {p.get('note', '')}"
-        for p in (summary.get("patterns") or [])[:MAX_THEME_PATTERNS]
-    ]
-    return themes
+    return themes + [_pattern_theme(p) for p in (summary.get("patterns") or [])[:MAX_THEME_PATTERNS]]
+
+
+def _pattern_theme(pattern: dict) -> str:
+    """``**Risk reversal** (654.00, 676.00; expiry 2025-10-10): note``: two patterns at one strike pair in
+    different expiries read apart."""
+    kind = str(pattern.get("kind", "")).replace("_", " ").capitalize()
+    strikes = ", ".join(fmt_level(k) for k in pattern.get("strikes") or [])
+    expiry = f"; expiry {_text(pattern['expiry'])}" if pattern.get("expiry") else ""
+    return f"**{kind}** ({strikes}{expiry}): {pattern.get('note', '')}"
 
 
 def levels_section(summary: dict) -> str:

@@ -22,7 +22,7 @@ from spy_gamma.report.bundle import SUMMARY_KEYS
 from spy_gamma.report.dashboard import PLOTLY_JS_FILE, render_dashboard
 from spy_gamma.report.figures import FIGURES, intraday_buckets
 from spy_gamma.report.formatting import fmt_level, fmt_usd
-from spy_gamma.report.markdown import evolution_section
+from spy_gamma.report.markdown import MAX_THEME_PATTERNS, evolution_section
 from spy_gamma.report.render_timing import folder_bytes
 from spy_gamma_tests.conftest import EXPIRIES
 
@@ -165,6 +165,16 @@ def test_executive_summary_states_the_bands_in_words(report_dir, bundle):
     for value in s["hedging_flows"].values():
         assert fmt_usd(value) in text
     assert "Gamma flip (zero-gamma level)" in text and "90% band" in text
+
+
+def test_the_summarys_pattern_themes_name_their_strikes_and_expiry(report_dir, bundle):
+    out, _ = report_dir
+    text = (out / "executive_summary.md").read_text()
+    patterns = bundle.summary["patterns"][:MAX_THEME_PATTERNS]
+    assert any(p.get("expiry") for p in patterns) and any(not p.get("expiry") for p in bundle.summary["patterns"])
+    for p in patterns:
+        strikes = ", ".join(fmt_level(k) for k in p["strikes"])
+        assert f"({strikes}; expiry {p['expiry']}):" in text if p.get("expiry") else f"({strikes}):" in text
 
 
 def test_both_reports_list_every_quality_check_with_its_status(report_dir, bundle):
