@@ -96,6 +96,8 @@ def add_legend_keys(fig: go.Figure, keys: list[tuple[str, str]], opacity: float 
 
 
 INSET_LEGEND = {"orientation": "v", "x": 0.01, "y": 0.98, "yanchor": "top", "bgcolor": "rgba(17,24,33,0.85)"}
+# a legend of several keys under the x axis: on top it wraps into a second row over the title
+BELOW_LEGEND = {"legend": {"orientation": "h", "x": 0, "y": -0.16, "yanchor": "top"}, "margin": {"b": 96}}
 SIGN_KEYS = [("dealers long gamma", theme.POSITIVE), ("dealers short gamma", theme.NEGATIVE)]
 
 
@@ -210,9 +212,10 @@ def gamma_profile_figure(bundle: ReportBundle) -> go.Figure:
     fig.update_layout(
         template=theme.dealer_template(),
         hovermode="closest",
-        height=470,
+        height=510,
         title="Dealer gamma exposure by strike ($ per 1% move) and the gamma profile",
         xaxis={"title": {"text": "Strike / spot"}, "range": [low - 1, high + 1]},
+        **BELOW_LEGEND,
     )
     fig.update_yaxes(usd_axis("Net dealer GEX at strike", bars, bar_range), secondary_y=False)
     fig.update_yaxes(
@@ -554,8 +557,7 @@ def levels_history_figure(bundle: ReportBundle) -> go.Figure:
         height=430,
         hovermode="x unified",
         title="Spot, gamma flip and walls at each close, over total dealer GEX",
-        legend={"orientation": "h", "x": 0, "y": -0.16, "yanchor": "top"},
-        margin={"b": 96},
+        **BELOW_LEGEND,
         xaxis={"title": {"text": "As-of close"}, "type": "category"},
     )
     fig.update_yaxes({"title": {"text": "Price level"}}, secondary_y=False)
