@@ -14,7 +14,7 @@ from spy_gamma.quant.book import with_open_interest
 from spy_gamma.quant.closing_vols import mark_ages, out_of_the_money
 from spy_gamma.quant.exposure import naive_oi_gex
 from spy_gamma.quant.intraday import intraday_dealer_flow
-from spy_gamma.quant.structure import acceleration_note
+from spy_gamma.quant.structure import PIN_BAND_PCT, acceleration_note
 from spy_gamma.quant.uncertainty import N_DRAWS
 from spy_gamma.report.bundle import POSITION_CSV_COLUMNS, ReportBundle
 
@@ -117,6 +117,14 @@ def _level(level: dict) -> dict:
                                         "perspective")}
 
 
+def _pin_note(expiry: dict) -> str:
+    """What an expiry's pin risk is: its share of the book's gross gamma, the share of it near spot (the pattern's
+    strength) and the strike holding the most there (not the book's largest-GEX pin level, which spans expiries)."""
+    near = f"{expiry['pin_concentration']:.0%} of it within {PIN_BAND_PCT:g}% of spot"
+    most = f", the most at {expiry['pin_strike']:g}" if expiry["pin_strike"] else ""
+    return f"{expiry['weekday']} expiry holds {expiry['share_of_gross']:.0%} of dealer gross gamma, {near}{most}"
+
+
 def patterns_list(patterns: dict) -> list[dict]:
     """Flatten the structure's pattern groups into ``{kind, strength, strikes, expiry, note}`` rows."""
     rows = [{"kind": "butterfly", "strength": f["strength"], "strikes": [f["lower"], f["body"], f["upper"]],
@@ -129,8 +137,7 @@ def patterns_list(patterns: dict) -> list[dict]:
              for z in patterns["acceleration_zones"]]
     calendar = patterns.get("calendar") or {"expiries": []}
     rows += [{"kind": "pin_risk", "strength": e["pin_concentration"], "strikes": [e["pin_strike"]] if e["pin_strike"] else [],
-              "expiry": e["expiry"], "note": f"{e['weekday']} expiry holds {e['share_of_gross']:.0%} of dealer gross gamma"}
-             for e in calendar["expiries"]]
+              "expiry": e["expiry"], "note": _pin_note(e)} for e in calendar["expiries"]]
     kept = [row for row in rows if (row["strength"] or 0.0) >= MIN_PATTERN_STRENGTH]
     return sorted(kept, key=lambda row: -row["strength"])[:MAX_PATTERNS]
 
