@@ -112,6 +112,12 @@ def _level_markers(summary: dict) -> list[tuple[str, float, str]]:
     return [(label, float(level), color) for label, level, color in levels if not is_missing(level)]
 
 
+def add_spot_line(fig: go.Figure, spot: float, **where) -> None:
+    """A thin solid line at spot, labelled with its level at the top (``where``: a subplot's row and col)."""
+    fig.add_vline(x=spot, line={"color": theme.SPOT_COLOR, "width": 1}, annotation_text=f"Spot {fmt_level(spot)}",
+                  annotation_position="top right", annotation_font={"color": theme.SPOT_COLOR, "size": 11}, **where)
+
+
 def _add_level_lines(fig: go.Figure, summary: dict, label_rows: bool = True) -> None:
     """Dashed vertical lines for spot, flip and walls; labels staggered so close levels stay legible."""
     for row, (label, level, color) in enumerate(_level_markers(summary)):
@@ -260,9 +266,8 @@ def greeks_figure(bundle: ReportBundle) -> go.Figure:
             col=i % 2 + 1,
         )
         fig.update_yaxes(usd_axis("", values), row=i // 2 + 1, col=i % 2 + 1)
-    spot = bundle.summary["spot"]
     for i in range(len(panels)):
-        fig.add_vline(x=spot, line={"color": theme.SPOT_COLOR, "width": 1}, row=i // 2 + 1, col=i % 2 + 1)
+        add_spot_line(fig, bundle.summary["spot"], row=i // 2 + 1, col=i % 2 + 1)
     fig.update_layout(
         template=theme.dealer_template(),
         height=470,
@@ -303,7 +308,7 @@ def gex_heatmap_figure(bundle: ReportBundle) -> go.Figure:
             hovertemplate="Strike %{x}<br>Close %{y}<br>Net dealer GEX %{hovertext}<extra></extra>",
         )
     )
-    fig.add_vline(x=bundle.summary["spot"], line={"color": theme.SPOT_COLOR, "width": 1})
+    add_spot_line(fig, bundle.summary["spot"])
     fig.update_layout(
         template=theme.dealer_template(),
         height=470,
@@ -394,7 +399,7 @@ def smile_figure(bundle: ReportBundle) -> go.Figure:
                 marker={"symbol": "x", "size": 8, "color": theme.NEGATIVE, "line": {"width": 1}},
                 hovertemplate=f"{expiry} rejected<br>Strike %{{x}}: %{{y:.2f}}%<extra></extra>",
             )
-    fig.add_vline(x=bundle.summary["spot"], line={"color": theme.SPOT_COLOR, "width": 1})
+    add_spot_line(fig, bundle.summary["spot"])
     fig.update_layout(
         template=theme.dealer_template(),
         height=470,
@@ -449,7 +454,7 @@ def flow_vs_naive_figure(bundle: ReportBundle) -> go.Figure:
     )
     add_legend_keys(fig, [(f"ours: {label}", color) for label, color in SIGN_KEYS])
     add_legend_keys(fig, [("signs disagree", theme.HIGHLIGHT)], opacity=0.4)
-    fig.add_vline(x=bundle.summary["spot"], line={"color": theme.SPOT_COLOR, "width": 1})
+    add_spot_line(fig, bundle.summary["spot"])
     fig.update_layout(
         template=theme.dealer_template(),
         height=470,

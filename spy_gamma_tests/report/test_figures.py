@@ -23,6 +23,13 @@ def test_every_figure_has_traces(bundle):
         assert len(build(bundle).data) > 0, name
 
 
+def test_every_strike_chart_labels_its_spot_line_with_the_level(bundle):
+    label = f"Spot {bundle.summary['spot']:.2f}"
+    for name in ("gamma_profile", "greeks_panel", "gamma_surface", "volatility_smile", "dealer_flow_vs_oi"):
+        texts = [annotation.text for annotation in DASHBOARD_FIGURES[name](bundle).layout.annotations]  # surface: 2-D
+        assert label in texts, name
+
+
 def test_dashboard_draws_no_webgl_trace(bundle):
     for name, build in DASHBOARD_FIGURES.items():
         assert not {trace.type for trace in build(bundle).data} & {"surface", "scatter3d", "mesh3d"}, name
