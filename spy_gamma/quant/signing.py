@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+from scipy.stats import norm
 
 from spy_gamma.quant.conditions import AUCTION, CROSS, MULTI_LEG
 
@@ -42,10 +43,11 @@ PRIOR_PRINTS = 20.0  # pseudo-prints of the priors: evidence a stratum or signal
 VOTE_COLUMNS = ["quote_vote", "depth_vote"]
 GRID = np.linspace(0.0125, 0.9875, 40)  # propensities integrated on 40 points
 MIN_Z = 3.0  # the reference votes' covariance must stand out from zero by this many standard errors
-# A reliability or link moves from its prior only as far as its estimate stands out beyond this many standard errors
-# (the conventional 95% level): with some 25 strata, links and the depth signal estimated at once, a one-sd gate
-# let a third of pure-noise estimates move
-SHRINK_Z = 2.0
+# A reliability or link moves from its prior only as far as its estimate stands out beyond the gate (gate_z): set so
+# that a fit whose every estimate (strata, pools, depth signal, links: some 10-30) carries no information moves none
+# of them 95% of the time (Bonferroni). A gate at the 95% level of each estimate alone (2 sd) moves about one pure-
+# noise estimate per fit, and a one-sd gate a third of them.
+FAMILY_ALPHA = 0.05
 BOOTSTRAP_DRAWS, BOOTSTRAP_SEED = 200, 0  # Poisson bootstrap over direction units for the moments' standard errors
 NO_DIRECTION = 1000.0  # alpha = beta of a book-direction prior that says "no direction" (sd 0.016)
 # A vote taken at face value (the reference, or a stratum neither it nor its pool could move from face value:
@@ -339,7 +341,7 @@ class SigningModel:
         whatever the sides. Votes are centred on their stratum's mean at each spread width (SPREAD_TICKS), so a
         stratum that leans one way for reasons of its own (where resting orders sit, where a one-tick spread leaves
         an improving print to land) is not mistaken for information. Each reliability moves from its prior only
-        as far as its estimate stands out beyond SHRINK_Z standard errors: a stratum's prior is its pool's
+        as far as its estimate stands out beyond the gate (:func:`gate_z`): a stratum's prior is its pool's
         reliability (its location and kind at every quote age, :func:`pool_key`), itself moved from face value the
         same way, so a stratum of few pairs (size-matched prints against a quote seconds old) reads as its kind reads
         at other ages; without a reference covariance MIN_Z standard errors above zero nothing is identified and the
@@ -375,14 +377,17 @@ class SigningModel:
     def _reliabilities(self, reference_sums: tuple[np.ndarray, np.ndarray],
                        reference_pairs: tuple[np.ndarray, np.ndarray], weights: np.ndarray
                        ) -> tuple[np.ndarray, dict[str, float], float, np.ndarray]:
-        """Reliabilities r = 2a - 1 relative to the reference, each moved from its prior by the SHRINK_Z gate: per
-        stratum (prior: its pool's, itself from face value; a multi-leg stratum stays at face value), per pool, the
-        depth signal's (prior 0) and the estimated classes' links (prior 0)."""
+        """Reliabilities r = 2a - 1 relative to the reference, each moved from its prior by one gate for the fit
+        (:func:`gate_z` of the estimates it makes): per stratum (prior: its pool's, itself from face value; the
+        reference and multi-leg strata stay at face value), per pool, the depth signal's (prior 0) and the estimated
+        classes' links (prior 0)."""
         strata, pools, depth, links = self._matched_ratios(reference_sums, reference_pairs, weights)
-        pooled = {key: pool.shrunk(1.0) for key, pool in pools.items()}
-        strata_r = np.array([stratum.shrunk(pooled[key]) if kind != "multileg" else 1.0
-                             for stratum, kind, key in zip(strata, self.strata_kind, self.strata_pool)])
-        return strata_r, pooled, depth.shrunk(0.0), np.array([link.shrunk(0.0) for link in links])
+        gated = ~self.reference & (self.strata_kind != "multileg")
+        z = gate_z(int(gated.sum()) + len(pools) + 1 + len(links))
+        pooled = {key: pool.shrunk(1.0, z) for key, pool in pools.items()}
+        strata_r = np.array([stratum.shrunk(pooled[key], z) if moves else 1.0
+                             for stratum, moves, key in zip(strata, gated, self.strata_pool)])
+        return strata_r, pooled, depth.shrunk(0.0, z), np.array([link.shrunk(0.0, z) for link in links])
 
     def _at_face_values(self) -> tuple[np.ndarray, dict[str, float], float, np.ndarray]:
         """The reliabilities of a fit that identified nothing: every stratum at face value, no pools, no depth
@@ -668,14 +673,20 @@ class _Ratio:
                           where=(weights @ denominator) > 0)
         return cls(float(numerator.sum()) / total, float(drawn.std()))
 
-    def shrunk(self, prior: float) -> float:
-        """The estimate pulled towards ``prior``: moved by the share 1 - (SHRINK_Z error / distance)^2 of the way
-        (none when it is within SHRINK_Z standard errors of the prior), kept in [-1, 1]."""
+    def shrunk(self, prior: float, z: float) -> float:
+        """The estimate pulled towards ``prior``: moved by the share 1 - (z error / distance)^2 of the way (none when
+        it is within ``z`` standard errors of the prior), kept in [-1, 1]."""
         distance = self.estimate - prior
         if not np.isfinite(self.error) or distance == 0:
             return prior
-        share = max(0.0, 1.0 - (SHRINK_Z * self.error / distance) ** 2)
+        share = max(0.0, 1.0 - (z * self.error / distance) ** 2)
         return float(np.clip(prior + share * distance, -1.0, 1.0))
+
+
+def gate_z(estimates: int) -> float:
+    """The standard errors an estimate must stand out by to move, when a fit makes ``estimates`` of them: the
+    two-sided Bonferroni bound at FAMILY_ALPHA (2.8 for 10, 3.1 for 25)."""
+    return float(norm.ppf(1.0 - FAMILY_ALPHA / (2.0 * max(estimates, 1))))
 
 
 def pool_key(stratum: str) -> str:

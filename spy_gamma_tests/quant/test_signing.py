@@ -13,6 +13,7 @@ from spy_gamma.quant.signing import (
     _ContractPairs,
     _Ratio,
     fit_model,
+    gate_z,
     sign_session,
     sign_with_fit,
     vote_features,
@@ -290,11 +291,20 @@ def test_each_member_of_a_pool_is_centred_on_its_own_lean_so_leans_that_differ_a
     assert fit.pool_accuracy["inside|plain"] == pytest.approx(0.5, abs=0.1)
 
 
-def test_an_estimate_moves_from_its_prior_only_beyond_two_standard_errors_and_then_part_of_the_way():
-    # Hand-worked: 1.5 sd from the prior stays; 4 sd moves 1 - (2/4)^2 = 3/4 of the way (1 - 0.75 x 1.2 = 0.1).
-    assert _Ratio(estimate=0.55, error=0.3).shrunk(1.0) == 1.0
-    assert _Ratio(estimate=-0.2, error=0.3).shrunk(1.0) == pytest.approx(0.1)
-    assert _Ratio(estimate=0.5, error=float("inf")).shrunk(0.0) == 0.0
+def test_an_estimate_moves_from_its_prior_only_beyond_the_gate_and_then_part_of_the_way():
+    # Hand-worked with a gate of 2 sd: 1.5 sd from the prior stays; 4 sd moves 1 - (2/4)^2 = 3/4 of the way
+    # (1 - 0.75 x 1.2 = 0.1).
+    assert _Ratio(estimate=0.55, error=0.3).shrunk(1.0, 2.0) == 1.0
+    assert _Ratio(estimate=-0.2, error=0.3).shrunk(1.0, 2.0) == pytest.approx(0.1)
+    assert _Ratio(estimate=0.5, error=float("inf")).shrunk(0.0, 2.0) == 0.0
+
+
+def test_the_gate_keeps_every_estimate_of_a_fit_without_information_in_place_19_times_in_20():
+    # Bonferroni: 25 estimates, each two-sided at 0.05 / 25: the normal quantile of 1 - 0.001 is 3.0902 (tables)
+    assert gate_z(25) == pytest.approx(3.0902, abs=1e-4) and gate_z(1) == pytest.approx(1.9600, abs=1e-4)
+    # and by simulation: 25 pure-noise estimates (z-scores), how often any one passes the gate
+    noise = np.random.default_rng(0).standard_normal((20_000, 25))
+    assert (np.abs(noise) > gate_z(25)).any(axis=1).mean() == pytest.approx(0.049, abs=0.005)
 
 
 def test_cross_day_pairs_between_two_contracts_of_a_unit_leave_out_same_day_pairs():
@@ -350,13 +360,13 @@ def test_a_stratum_in_other_expiries_is_not_discounted_because_they_share_the_di
 
 
 def test_a_stratum_that_trades_in_other_expiries_than_the_reference_is_calibrated_against_the_strikes_pairs():
-    # 40 strikes x 2 expiries sharing the strike's direction, 16 prints a contract: the first expiry trades plain
+    # 80 strikes x 2 expiries sharing the strike's direction, 16 prints a contract: the first expiry trades plain
     # touch prints, the second nearly only size-matched ones (resting limits: the vote right 10% of the time). In
     # their own contracts the size-matched prints have about one reference print to compare with, too few to move
     # the stratum from face value; with the strike's other expiry's reference votes as well it is measured.
     rng = np.random.default_rng(17)
-    contract = np.repeat(np.arange(80), 16)
-    direction = (0.5 + 0.4 * rng.choice([-1, 1], 40))[contract // 2]
+    contract = np.repeat(np.arange(160), 16)
+    direction = (0.5 + 0.4 * rng.choice([-1, 1], 80))[contract // 2]
     sides = np.where(rng.random(contract.size) < direction, 1, -1)
     matched = (contract % 2 == 1) & (rng.random(contract.size) >= 0.06)
     right = np.where(matched, rng.random(contract.size) < 0.1, True)
