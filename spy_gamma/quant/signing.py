@@ -45,8 +45,9 @@ GRID = np.linspace(0.0125, 0.9875, 40)  # propensities integrated on 40 points
 MIN_Z = 3.0  # the reference votes' covariance must stand out from zero by this many standard errors
 # A reliability or link moves from its prior only as far as its estimate stands out beyond the gate (gate_z): set so
 # that a fit whose every estimate (strata, pools, depth signal, links: some 10-30) carries no information moves none
-# of them 95% of the time (Bonferroni). A gate at the 95% level of each estimate alone (2 sd) moves about one pure-
-# noise estimate per fit, and a one-sd gate a third of them.
+# of them 95% of the time (Bonferroni). K counts every estimate the fit sets up, also one without pairs (infinite
+# error) or a pool of one stratum (its member's estimate twice): an upper bound, so the gate errs strict. A gate at
+# the 95% level of each estimate alone (2 sd) moves about one pure-noise estimate per fit, a one-sd gate a third.
 FAMILY_ALPHA = 0.05
 BOOTSTRAP_DRAWS, BOOTSTRAP_SEED = 200, 0  # Poisson bootstrap over direction units for the moments' standard errors
 NO_DIRECTION = 1000.0  # alpha = beta of a book-direction prior that says "no direction" (sd 0.016)

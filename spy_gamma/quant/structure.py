@@ -230,9 +230,11 @@ def _pin_candidates(by_strike: pl.DataFrame, top_n: int) -> list[tuple[str, floa
 def acceleration_note(low: float, high: float) -> str:
     """What an acceleration zone is: strikes whose own dealer gamma is short. The total gamma profile at those
     spots sums every strike, so it can read long gamma there."""
-    strikes = f"strike {low:g} carries" if low == high else f"strikes {low:g}-{high:g} carry"
-    return (f"{strikes} short dealer gamma (their own; the total profile may read long): their hedging accelerates "
-            "moves through them")
+    if low == high:
+        return (f"strike {low:g} carries short dealer gamma (its own; the total profile may read long): its hedging "
+                "accelerates moves through it")
+    return (f"strikes {low:g}-{high:g} carry short dealer gamma (their own; the total profile may read long): their "
+            "hedging accelerates moves through them")
 
 
 def acceleration_zones(by_strike: pl.DataFrame) -> list[AccelerationZone]:

@@ -266,15 +266,15 @@ def greeks_figure(bundle: ReportBundle) -> go.Figure:
             col=i % 2 + 1,
         )
         fig.update_yaxes(usd_axis("", values), row=i // 2 + 1, col=i % 2 + 1)
-    for i in range(len(panels)):
-        add_spot_line(fig, bundle.summary["spot"], row=i // 2 + 1, col=i % 2 + 1)
     fig.update_layout(
         template=theme.dealer_template(),
         height=470,
         bargap=0.1,
         title="Dealer second-order exposures by strike",
     )
-    fig.update_annotations(font={"size": 11, "color": theme.TEXT})
+    fig.update_annotations(font={"size": 11, "color": theme.TEXT})  # the panels' titles
+    for i in range(len(panels)):
+        add_spot_line(fig, bundle.summary["spot"], row=i // 2 + 1, col=i % 2 + 1)
     return fig
 
 

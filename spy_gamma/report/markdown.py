@@ -236,7 +236,7 @@ def evolution_section(bundle: ReportBundle) -> str:
         for r in history.iter_rows(named=True)
     ]
     note = f" {SIMULATED_NOTE}" if bundle.summary.get("data_source") == "simulated" else ""
-    moved = (f"The history starts at this close ({_text(first['as_of'])}): total dealer GEX "
+    moved = (f"The history holds one close ({_text(first['as_of'])}): total dealer GEX "
              f"{fmt_usd(first['total_gex'])}, the gamma flip {fmt_level(first['gamma_flip'])}." if history.height == 1
              else f"Over {history.height} as-of closes, total dealer GEX went from {fmt_usd(first['total_gex'])} "
              f"({_text(first['as_of'])}) to {fmt_usd(last['total_gex'])} ({_text(last['as_of'])}); the gamma flip "

@@ -3,6 +3,8 @@ the regime and the data-quality checks, all from the dealers' perspective."""
 
 from __future__ import annotations
 
+import math
+
 from spy_gamma.report.formatting import MISSING, fmt_level, fmt_pct, fmt_usd, is_missing
 
 UNCERTAIN = "uncertain"
@@ -44,8 +46,11 @@ def flip_band_text(summary: dict) -> str:
     when some have none (``... (over the 75% of draws with a flip)``)."""
     band = band_range(summary.get("gamma_flip_band"), fmt_level)
     found = summary.get("flip_found_share")
-    among = "" if is_missing(found) or found >= 1 else f" (over the {100 * found:.0f}% of draws with a flip)"
-    return f"90% band {band}{among}"
+    if is_missing(found) or found >= 1:
+        return f"90% band {band}"
+    if found == 0:
+        return "90% band n/a (no draw has a flip)"
+    return f"90% band {band} (over the {math.floor(100 * found)}% of draws with a flip)"  # 99.6% is not all
 
 
 def wall_band_text(wall: dict) -> str:

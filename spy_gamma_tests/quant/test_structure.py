@@ -72,7 +72,8 @@ def test_levels_of_hand_book_by_role_and_serialize():
     assert put_wall.strength == pytest.approx(318_326.2 / 340_484.6, rel=1e-6) and put_wall.side == "below"
     assert "accelerates" in put_wall.note and put_wall.role == "acceleration"
     zone = next(lv for lv in found["acceleration"] if lv.kind == "acceleration_zone")
-    assert zone.note.startswith("strike 90 carries short dealer gamma (their own; the total profile may read long)")
+    assert zone.note == ("strike 90 carries short dealer gamma (its own; the total profile may read long): its "
+                         "hedging accelerates moves through it")
     every = [lv for group in found.values() for lv in group]
     assert all(lv.perspective == "dealer" and 0 <= lv.strength <= 1 for lv in every)
     assert json.loads(json.dumps({role: [dataclasses.asdict(lv) for lv in group] for role, group in found.items()}))

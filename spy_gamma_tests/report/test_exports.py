@@ -199,12 +199,12 @@ def test_comprehensive_report_sections_and_history(report_dir, bundle):
     assert "only proves the plumbing" in text  # the source is the simulated market
 
 
-def test_a_history_of_one_close_says_it_starts_there_not_that_it_moved(bundle):
+def test_a_history_of_one_close_says_so_not_that_it_moved(bundle):
     history = bundle.levels_history.sort("as_of").head(1)
     one = history.row(0, named=True)
     two = pl.concat([history, history.with_columns(pl.col("as_of") + dt.timedelta(days=1))])
     text = evolution_section(dataclasses.replace(bundle, levels_history=history))
-    assert text.startswith(f"The history starts at this close ({one['as_of'].isoformat()}): total dealer GEX "
+    assert text.startswith(f"The history holds one close ({one['as_of'].isoformat()}): total dealer GEX "
                            f"{fmt_usd(one['total_gex'])}, the gamma flip {fmt_level(one['gamma_flip'])}.")
     assert evolution_section(dataclasses.replace(bundle, levels_history=two)).startswith("Over 2 as-of closes")
 

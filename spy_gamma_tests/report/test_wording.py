@@ -50,9 +50,11 @@ def test_bands_in_words():
 
 def test_a_flip_band_over_fewer_than_all_draws_says_over_how_many():
     assert flip_sentence(SUMMARY) == "flip 666.55, 90% band 660.10 to 671.00"
-    assert flip_sentence({**SUMMARY, "flip_found_share": 0.746}) == (
+    assert flip_sentence({**SUMMARY, "flip_found_share": 0.751}) == (
         "flip 666.55, 90% band 660.10 to 671.00 (over the 75% of draws with a flip)")
     assert flip_sentence({**SUMMARY, "flip_found_share": 1.0}) == flip_sentence(SUMMARY)
+    assert flip_sentence({**SUMMARY, "flip_found_share": 0.996}).endswith("(over the 99% of draws with a flip)")
+    assert flip_sentence({**SUMMARY, "flip_found_share": 0.0}) == "flip 666.55, 90% band n/a (no draw has a flip)"
 
 
 def test_a_walls_band_names_the_strike_most_draws_pick_even_where_it_is_not_the_points():
