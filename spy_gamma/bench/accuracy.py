@@ -165,11 +165,12 @@ def read_at_truth(prints: pl.DataFrame, relative: bool) -> pl.DataFrame:
     (leave-one-out, with one pseudo-print each way), so no print is read with its own side. ``relative``: as the
     model reads them, the reference class at face value and every other class's reliability over the reference's
     (:func:`reference_reliability`), a side kept within +-1."""
-    vote = pl.when(pl.col("quote_vote") != 0).then(pl.col("quote_vote")).otherwise(pl.col("depth_vote"))
+    quote = pl.col("quote_vote") != 0
+    vote = pl.when(quote).then(pl.col("quote_vote")).otherwise(pl.col("depth_vote"))
     known = (pl.col("dealer_involved") & (vote != 0)).cast(pl.Float64)
     right = known * (vote == pl.col("true_side")).cast(pl.Float64)
-    classed = prints.with_columns(pl.when(pl.col("quote_vote") != 0).then(pl.col("quote_stratum"))
-                                  .otherwise(pl.lit("depth")).alias("evidence"))
+    evidence = pl.when(quote).then(pl.col("quote_stratum")).otherwise(pl.lit("depth"))
+    classed = prints.with_columns(evidence.alias("evidence"))
     reliability = 2 * (right.sum().over("evidence") - right + 1) / (known.sum().over("evidence") - known + 2) - 1
     if relative:
         scale = reference_reliability(classed.select(known.alias("known"), right.alias("right"), "evidence"))

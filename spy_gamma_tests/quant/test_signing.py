@@ -56,6 +56,13 @@ def window(paired: pl.DataFrame) -> tuple[pl.DataFrame, SigningModel]:
     return model.sign(features), model
 
 
+def read_later(paired: pl.DataFrame, fit: SigningFit) -> dict[str, float]:
+    """Per stratum, the quote accuracy a stored ``fit`` gives the tape's prints once every quote is 30 s old."""
+    later = SigningModel(vote_groups(vote_features(paired.with_columns(pl.lit(30_000_000_000).alias("quote_age_ns")))))
+    later.use(fit)
+    return dict(zip(later.strata, later.quote_accuracy))
+
+
 def directional_market(rng: np.random.Generator, contracts: int = 300, prints: int = 24, strength: float = 0.4):
     """Contracts whose customers mostly buy or mostly sell (direction 0.5 +- strength), sides drawn from it."""
     direction = 0.5 + strength * rng.choice([-1, 1], contracts)
@@ -407,10 +414,8 @@ def test_legs_of_packages_are_read_at_face_value_not_against_the_contracts_direc
     legs = prints.filter(pl.col("conditions") == MULTI_LEG_ELECTRONIC)
     assert ((legs["p_customer_buy"] > 0.99) == (legs["quote_vote"] > 0)).all()  # each leg's own vote, as read
     # nor do they form a pool: a stored fit reads legs against older quotes at face value too
-    later = SigningModel(vote_groups(vote_features(paired.with_columns(pl.lit(30_000_000_000).alias("quote_age_ns")))))
-    later.use(fit)
     assert "touch|multileg" not in fit.pool_accuracy
-    assert dict(zip(later.strata, later.quote_accuracy))["touch|age2|multileg"] > 0.99
+    assert read_later(paired, fit)["touch|age2|multileg"] > 0.99
 
 
 def test_one_session_identifies_nothing_and_is_the_quote_rule():
@@ -487,9 +492,7 @@ def test_a_stored_fit_reads_a_stratum_it_never_saw_as_its_pool_reads():
     paired = tape(sides, contract, np.full(contract.size, "touch"), size_match=matched,
                   vote_right=np.where(matched, rng.random(contract.size) < 0.1, True))
     fit = SigningFit.from_dict(window(paired)[1].fit().as_dict())
-    later = SigningModel(vote_groups(vote_features(paired.with_columns(pl.lit(30_000_000_000).alias("quote_age_ns")))))
-    later.use(fit)
-    accuracy = dict(zip(later.strata, later.quote_accuracy))
+    accuracy = read_later(paired, fit)
     assert "touch|age2|size_match" not in fit.quote_accuracy
     assert accuracy["touch|age2|size_match"] == pytest.approx(0.1, abs=0.08)
     assert accuracy["touch|age2|plain"] == pytest.approx(1.0, abs=2e-3)  # its pool has no members: face value
