@@ -45,9 +45,9 @@ GRID = np.linspace(0.0125, 0.9875, 40)  # propensities integrated on 40 points
 MIN_Z = 3.0  # the reference votes' covariance must stand out from zero by this many standard errors
 # A reliability or link moves from its prior only as far as its estimate stands out beyond the gate (gate_z): set so
 # that a fit whose every estimate (strata, pools, depth signal, links: some 10-30) carries no information moves none
-# of them 95% of the time (Bonferroni). K counts every estimate the fit sets up, also one without pairs (infinite
-# error) or a pool of one stratum (its member's estimate twice): an upper bound, so the gate errs strict. A gate at
-# the 95% level of each estimate alone (2 sd) moves about one pure-noise estimate per fit, a one-sd gate a third.
+# of them 95% of the time (Bonferroni over the estimates that can move: those with pairs, a pool of one stratum
+# counted once, as its member). A gate at the 95% level of each estimate alone (2 sd) moves about one pure-noise
+# estimate per fit, a one-sd gate a third.
 FAMILY_ALPHA = 0.05
 BOOTSTRAP_DRAWS, BOOTSTRAP_SEED = 200, 0  # Poisson bootstrap over direction units for the moments' standard errors
 NO_DIRECTION = 1000.0  # alpha = beta of a book-direction prior that says "no direction" (sd 0.016)
@@ -116,6 +116,7 @@ class SigningFit:
     direction_unit: str = "contract"
     day_class_link: dict[str, float] | None = None  # None: one class (no open-interest evidence), link 1
     pool_accuracy: dict[str, float] | None = None  # per pool_key; empty: none identified; None: stored before pools
+    gate: dict[str, float] | None = None  # {"estimates": K, "z": gate_z(K)}; None: nothing identified, or stored before
 
     @property
     def book_direction_sd(self) -> float:
@@ -137,14 +138,15 @@ class SigningFit:
         return cls(**{name: values[name] for name in ("quote_accuracy", "depth_accuracy", "alpha", "beta",
                                                       "identified", "co_movement", "prints")},
                    direction_unit=values.get("direction_unit", "contract"),
-                   day_class_link=values.get("day_class_link"), pool_accuracy=values.get("pool_accuracy"))
+                   day_class_link=values.get("day_class_link"), pool_accuracy=values.get("pool_accuracy"),
+                   gate=values.get("gate"))
 
     def as_dict(self) -> dict:
         return {"quote_accuracy": self.quote_accuracy, "depth_accuracy": self.depth_accuracy, "alpha": self.alpha,
                 "beta": self.beta, "book_direction_sd": self.book_direction_sd,
                 "identified": self.identified, "co_movement": self.co_movement, "prints": self.prints,
                 "direction_unit": self.direction_unit, "day_class_link": self.day_class_link,
-                "pool_accuracy": self.pool_accuracy}
+                "pool_accuracy": self.pool_accuracy, "gate": self.gate}
 
 
 def vote_features(paired: pl.DataFrame) -> pl.DataFrame:
@@ -327,6 +329,7 @@ class SigningModel:
         self.alpha = self.beta = NO_DIRECTION
         self.directed = False  # no book direction identified: every print reads its own evidence at mu = 1/2
         self.co_movement_z = 0.0
+        self.gate: dict[str, float] | None = None  # set by a fit that identifies a direction (:meth:`_reliabilities`)
 
     # --- fitting -------------------------------------------------------------------------------------------
     def fit(self) -> SigningFit:
@@ -373,7 +376,7 @@ class SigningModel:
                           identified=identified, co_movement=round(float(reference.estimate), 5),
                           prints=int(self.counts.sum()), direction_unit=self.unit_name,
                           day_class_link=(dict(zip(DAY_CLASSES, self.class_link.round(6).tolist())) if classed
-                                          else None), pool_accuracy=pool_accuracy)
+                                          else None), pool_accuracy=pool_accuracy, gate=self.gate)
 
     def _reliabilities(self, reference_sums: tuple[np.ndarray, np.ndarray],
                        reference_pairs: tuple[np.ndarray, np.ndarray], weights: np.ndarray
@@ -383,12 +386,25 @@ class SigningModel:
         reference and multi-leg strata stay at face value), per pool, the depth signal's (prior 0) and the estimated
         classes' links (prior 0)."""
         strata, pools, depth, links = self._matched_ratios(reference_sums, reference_pairs, weights)
-        gated = ~self.reference & (self.strata_kind != "multileg")
-        z = gate_z(int(gated.sum()) + len(pools) + 1 + len(links))
+        members = self._pool_members()
+        distinct = [*strata.values(), *(pool for key, pool in pools.items() if members[key].size > 1), depth, *links]
+        estimates = sum(bool(np.isfinite(ratio.error)) for ratio in distinct)
+        z = gate_z(estimates)
+        self.gate = {"estimates": estimates, "z": round(z, 4)}
         pooled = {key: pool.shrunk(1.0, z) for key, pool in pools.items()}
-        strata_r = np.array([stratum.shrunk(pooled[key], z) if moves else 1.0
-                             for stratum, moves, key in zip(strata, gated, self.strata_pool)])
+        strata_r = np.array([strata[index].shrunk(pooled[key], z) if index in strata else 1.0
+                             for index, key in enumerate(self.strata_pool)])
         return strata_r, pooled, depth.shrunk(0.0, z), np.array([link.shrunk(0.0, z) for link in links])
+
+    def _gated(self) -> np.ndarray:
+        """Per stratum, whether its reliability is estimated: all but the reference and the legs of packages (both
+        at face value)."""
+        return ~self.reference & (self.strata_kind != "multileg")
+
+    def _pool_members(self) -> dict[str, np.ndarray]:
+        """Each pool's estimated strata (:func:`pool_key`: one location and kind at every quote age)."""
+        gated = self._gated()
+        return {key: np.flatnonzero((self.strata_pool == key) & gated) for key in sorted(set(self.strata_pool[gated]))}
 
     def _at_face_values(self) -> tuple[np.ndarray, dict[str, float], float, np.ndarray]:
         """The reliabilities of a fit that identified nothing: every stratum at face value, no pools, no depth
@@ -422,12 +438,12 @@ class SigningModel:
         return _Ratio.of(products.sum(axis=(1, 2)), pairs.sum(axis=(1, 2)), weights)
 
     def _matched_ratios(self, reference: tuple[np.ndarray, np.ndarray], reference_pairs: tuple[np.ndarray, np.ndarray],
-                        weights: np.ndarray) -> tuple[list[_Ratio], dict[str, _Ratio], _Ratio, list[_Ratio]]:
-        """Relative to the anchor class's reference votes: each stratum's reliability, each pool's (the strata of one
-        location and kind at every quote age, the reference and package legs left out: :func:`pool_key`), the depth
-        signal's, and the reference votes of every other day class (the classes' links), from cross-day pairs of any
-        two contracts of a direction unit (the expiries of a strike; one contract when the unit is the contract), each
-        pair's covariance set against the reference votes' own in the very same two contracts.
+                        weights: np.ndarray) -> tuple[dict[int, _Ratio], dict[str, _Ratio], _Ratio, list[_Ratio]]:
+        """Relative to the anchor class's reference votes: each estimated stratum's reliability (by index,
+        :meth:`_gated`), each pool's (:meth:`_pool_members`), the depth signal's, and the reference votes of every
+        other day class (the classes' links), from cross-day pairs of any two contracts of a direction unit (the
+        expiries of a strike; one contract when the unit is the contract), each pair's covariance set against the
+        reference votes' own in the very same two contracts.
 
         For any two contracts c, c' of a unit, cov(stratum vote in c, reference vote in c') is r r_ref cov(mu_c,
         mu_c') whatever the expiries share, so matching the pairs keeps a stratum (or a class) that trades in other
@@ -448,11 +464,10 @@ class SigningModel:
             return _Ratio.of(np.where(known, products, 0.0).sum(axis=(1, 2)), (pairs * ref_mean).sum(axis=(1, 2)),
                              weights)
 
-        strata = [against_reference((self.stratum == index) & anchor, quote) for index in range(len(self.strata))]
-        members = {key: np.flatnonzero((self.strata_pool == key) & ~self.reference)
-                   for key in sorted(set(self.strata_pool[self.strata_kind != "multileg"]))}
+        strata = {int(index): against_reference((self.stratum == index) & anchor, quote)
+                  for index in np.flatnonzero(self._gated())}
         pools = {key: against_reference(np.isin(self.stratum, indices) & anchor, quote)
-                 for key, indices in members.items()}
+                 for key, indices in self._pool_members().items()}
         links = [against_reference(self._is_reference() & (self.day_class == DAY_CLASSES.index(name)), quote)
                  for name in ESTIMATED_CLASSES]
         return strata, pools, against_reference((depth != 0) & anchor, depth), links

@@ -314,6 +314,24 @@ def test_the_gate_keeps_every_estimate_of_a_fit_without_information_in_place_19_
     assert (np.abs(noise) > gate_z(25)).any(axis=1).mean() == pytest.approx(0.049, abs=0.005)
 
 
+def test_the_gate_is_set_over_every_estimate_of_the_fit_that_can_move_each_counted_once():
+    # Plain touch prints against fresh quotes (the reference), 1-10 s and 30 s old quotes (two strata, one pool),
+    # size-matched ones against fresh quotes only (a stratum whose pool is itself: one estimate) and mid prints with
+    # depth votes (no quote vote). Without day classes the links have no pairs and cannot move. K = 3 strata + 1 pool + depth = 5.
+    rng = np.random.default_rng(5)
+    contract, sides = directional_market(rng, contracts=400)
+    age = np.where(rng.random(contract.size) < 0.25, 3_000_000_000, 0)
+    age = np.where(rng.random(contract.size) < 0.01, 30_000_000_000, age)
+    matched = (age == 0) & (rng.random(contract.size) < 0.2)
+    where = np.where(~matched & (age == 0) & (rng.random(contract.size) < 0.2), "mid", "touch")
+    paired = tape(sides, contract, where, size_match=matched, depth_vote=rng.choice([-1, 1], contract.size))
+    fit = window(paired.with_columns(pl.Series("quote_age_ns", age)))[1].fit()
+    assert set(fit.quote_accuracy) == {"touch|age0|plain", "touch|age1|plain", "touch|age2|plain",
+                                       "touch|age0|size_match"}
+    assert fit.gate == {"estimates": 5, "z": pytest.approx(gate_z(5), abs=1e-4)}
+    assert SigningFit.from_dict(fit.as_dict()).gate == fit.gate
+
+
 def test_cross_day_pairs_between_two_contracts_of_a_unit_leave_out_same_day_pairs():
     # Hand-worked: one unit, contracts 0 and 1, days 0 and 1; votes (1, 2) and (3, -1), one print each.
     # Across the two contracts: 1 x -1 + 2 x 3 = 5 over 2 pairs; within contract 0: 1 x 2 + 2 x 1 = 4 over 2.
