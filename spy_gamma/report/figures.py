@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 from spy_gamma.report import theme
 from spy_gamma.report.bundle import ReportBundle
 from spy_gamma.report.formatting import fmt_level, fmt_usd, fmt_usd_tick, is_missing
+from spy_gamma.report.wording import flip_band_text
 
 STRIKE_WINDOW_PCT = 7.0  # strikes shown: spot +- this; keeps the page lean and the bars readable
 USD_DECIMALS = -3  # exposures rounded to the nearest $1,000 before embedding
@@ -161,13 +162,13 @@ def add_band(fig: go.Figure, x, low, high, name: str, fill: str = BAND_FILL, **w
 
 
 def _add_flip_band(fig: go.Figure, summary: dict) -> None:
-    """The flip's 90% band (p05-p95 over the position draws) shaded behind the strike bars."""
+    """The flip's 90% band (p05-p95 over the position draws) shaded behind the strike bars, its key saying over
+    which share of the draws (those with a flip) it is taken, as the cards and reports do."""
     band = summary.get("gamma_flip_band") or {}
     if is_missing(band.get("p05")) or is_missing(band.get("p95")):
         return
     fig.add_vrect(x0=band["p05"], x1=band["p95"], fillcolor=FLIP_BAND_FILL, line_width=0, layer="below")
-    add_legend_keys(fig, [(f"flip 90% band {fmt_level(band['p05'])}-{fmt_level(band['p95'])}", theme.FLIP_COLOR)],
-                    opacity=0.35)
+    add_legend_keys(fig, [(f"flip {flip_band_text(summary)}", theme.FLIP_COLOR)], opacity=0.35)
 
 
 def gamma_profile_figure(bundle: ReportBundle) -> go.Figure:

@@ -1,6 +1,8 @@
 """Charts carry the production bundle's numbers (checked against hand-worked BSM GEX), its bands, dealer-sign
 colours and aligned zeros."""
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 import pytest
@@ -56,6 +58,13 @@ def test_profile_band_and_flip_band_are_shaded(bundle):
     band = bundle.summary["gamma_flip_band"]
     rects = [(shape.x0, shape.x1) for shape in fig.layout.shapes if shape.type == "rect"]
     assert (band["p05"], band["p95"]) in rects
+
+
+def test_the_flip_band_key_says_over_which_share_of_the_draws_it_is_taken(bundle):
+    summary = {**bundle.summary, "gamma_flip_band": {"p05": 660.1, "p50": 666.5, "p95": 671.0},
+               "flip_found_share": 0.751}
+    fig = gamma_profile_figure(replace(bundle, summary=summary))
+    assert "flip 90% band 660.10 to 671.00 (over the 75% of draws with a flip)" in {trace.name for trace in fig.data}
 
 
 def test_strike_window_keeps_bars_near_spot(bundle):
