@@ -367,7 +367,7 @@ class SigningModel:
         self.quote_accuracy = np.where(self.reference, REFERENCE_ACCURACY, _accuracy(strata_r))
         self.depth_accuracy = float(_accuracy(depth_r))
         pool_accuracy = {str(key): round(float(_accuracy(r)), 4) for key, r in pools_r.items()}
-        self.alpha, self.beta = (_beta_prior(reference.estimate, self._reference_mean_vote()) if identified
+        self.alpha, self.beta = (_beta_prior(reference.estimate) if identified
                                  else (NO_DIRECTION, NO_DIRECTION))
         self.directed = identified
         self.co_movement_z = float(reference.estimate / reference.error) if reference.error > 0 else 0.0
@@ -421,10 +421,6 @@ class SigningModel:
         self.day_class = self.observed_class if links else np.zeros_like(self.observed_class)
         self.class_link = (np.array([links.get(name, 0.0) for name in DAY_CLASSES]) if links
                            else np.ones(len(DAY_CLASSES)))
-
-    def _reference_mean_vote(self) -> float:
-        anchor = self._is_reference() & (self.day_class == 0)
-        return float((self.votes[anchor, 0] * self.counts[anchor]).sum() / max(self.counts[anchor].sum(), 1.0))
 
     def _is_reference(self) -> np.ndarray:
         return (self.stratum >= 0) & self.reference[np.maximum(self.stratum, 0)]
@@ -724,13 +720,13 @@ def _spread_ticks(groups: pl.DataFrame) -> pl.Expr:
     return pl.col(SPREAD_TICKS).fill_null(0)
 
 
-def _beta_prior(variance: float, mean_vote: float) -> tuple[float, float]:
-    """Beta(alpha, beta) of the book direction mu with E[2 mu - 1] = mean_vote and Var(2 mu - 1) = variance
-    (the reference votes' cross-day covariance)."""
-    mean = float(np.clip((1.0 + mean_vote) / 2.0, 0.05, 0.95))
-    spread = min(variance / 4.0, 0.999 * mean * (1 - mean))  # Var(mu), below its Bernoulli maximum
-    concentration = float(np.clip(mean * (1 - mean) / spread - 1, 0.2, 2 * NO_DIRECTION))
-    return concentration * mean, concentration * (1 - mean)
+def _beta_prior(variance: float) -> tuple[float, float]:
+    """Beta(alpha, alpha) of the book direction mu with Var(2 mu - 1) = variance (the reference votes' cross-day
+    covariance), centred on 1/2: the votes' book-wide mean also holds where resting orders sit and how stale quotes
+    drift, so it does not say which way the book leans (the band draws that lean either way)."""
+    spread = min(variance / 4.0, 0.999 * 0.25)  # Var(mu), below its Bernoulli maximum
+    concentration = float(np.clip(0.25 / spread - 1, 0.2, 2 * NO_DIRECTION))
+    return concentration / 2, concentration / 2
 
 
 def _logsumexp(values: np.ndarray, axis: int | None = None, keepdims: bool = False) -> np.ndarray:

@@ -97,6 +97,21 @@ def test_a_contracts_direction_signs_its_mid_prints():
     assert model.fit().book_direction_sd == pytest.approx(0.4, abs=0.05)
 
 
+def test_the_book_wide_lean_of_the_votes_does_not_sign_the_prints_of_contracts_without_votes():
+    # Directional contracts whose touch votes lean to "buy" book-wide (a third of the sales print at the ask, as
+    # resting limits would), and 40 contracts that print only at the mid. The lean is the votes', not the
+    # customers' (the tape cannot tell which): a contract without a vote of its own stays a coin flip.
+    rng = np.random.default_rng(11)
+    contract, sides = directional_market(rng)
+    quiet = contract >= 260
+    right = (sides > 0) | (rng.random(contract.size) > 1 / 3)
+    prints, model = window(tape(sides, contract, np.where(quiet, "mid", "touch"), vote_right=right))
+    assert model.fit().identified
+    assert prints.filter(pl.col("quote_vote") != 0)["quote_vote"].mean() > 0.2
+    p = prints["p_customer_buy"].to_numpy()
+    assert np.abs(p[quiet] - 0.5).max() < 1e-9
+
+
 def test_a_print_that_outweighs_the_rest_of_its_contract_is_read_as_the_quote_rule_reads_it():
     # A 200-lot carries 40000 / (40000 + 23 x 25) of its contract's volume squared: the calibration, read on 5-lots
     # counted one each, says nothing about it. At the mid it stays a coin flip, its contract's direction and a depth
