@@ -8,9 +8,9 @@ Each print's customer side s is latent. Evidence about it:
   may reverse: the GSU trade-size rule, Grauer, Schuster & Uhrig-Homburg 2023), a multi-leg or an auction print;
 - at the mid, where the quote cannot vote: the depth imbalance (GSU depth rule), with an accuracy of its own;
 - the book direction of the print's unit (a contract, or a strike of one right across expiries: the data choose,
-  :func:`fit_model`): a unit's prints share P(buy) = mu, mu ~ Beta(alpha, beta) across units. It is what signs
-  the mid prints of a strike customers kept buying, and what lets the data tell how reliable each stratum is
-  relative to the others. Legs of packages (multi-leg prints) trade for the package and take no part in it;
+  :func:`fit_model`): a unit's prints share P(buy) = mu, mu ~ Beta(alpha, alpha) across units (centred on 1/2).
+  It is what signs the mid prints of a strike customers kept buying, and what lets the data tell how reliable
+  each stratum is relative to the others. Legs of packages (multi-leg prints) trade for the package and take no part in it;
   nor does a print that outweighs the rest of its contract, which is read as the quote rule reads it.
   mu is the direction of the unit's opening days (open interest rose); prints of closing or unclassed days share
   it through their class's estimated link (customers close against the book they opened), prints of days not yet
@@ -115,8 +115,8 @@ class SigningFit:
     prints: int
     direction_unit: str = "contract"
     day_class_link: dict[str, float] | None = None  # None: one class (no open-interest evidence), link 1
-    pool_accuracy: dict[str, float] | None = None  # per pool_key; empty: none identified; None: stored before pools
-    gate: dict[str, float] | None = None  # {"estimates": K, "z": gate_z(K)}; None: nothing identified, or stored before
+    pool_accuracy: dict[str, float] | None = None  # per pool_key with an estimated stratum; None: stored before pools
+    gate: dict[str, int | float] | None = None  # {"estimates": K, "z": gate_z(K)}; None: nothing identified, or older
 
     @property
     def book_direction_sd(self) -> float:
@@ -324,12 +324,16 @@ class SigningModel:
         # nor is a print that decides its contract (DECIDING_SHARE) signed by it
         self.shares_direction = (self.kind != "multileg") & ~self.deciding
         self.reference = np.array(self.strata) == REFERENCE_STRATUM
+        # strata whose reliability is estimated (all but the reference and package legs, both at face value), and
+        # each pool's (:func:`pool_key`: one location and kind at every quote age)
+        self.gated = ~self.reference & (self.strata_kind != "multileg")
+        self.pool_members = {key: np.flatnonzero((self.strata_pool == key) & self.gated)
+                             for key in sorted(set(self.strata_pool[self.gated]))}
         self.quote_accuracy = np.full(len(self.strata), REFERENCE_ACCURACY)
         self.depth_accuracy = 0.5
         self.alpha = self.beta = NO_DIRECTION
         self.directed = False  # no book direction identified: every print reads its own evidence at mu = 1/2
         self.co_movement_z = 0.0
-        self.gate: dict[str, float] | None = None  # set by a fit that identifies a direction (:meth:`_reliabilities`)
 
     # --- fitting -------------------------------------------------------------------------------------------
     def fit(self) -> SigningFit:
@@ -359,8 +363,8 @@ class SigningModel:
         reference_pairs = self.pairs.cross_day(reference_sums, reference_sums)
         reference = self._direction_covariance(reference_pairs, weights)
         identified = bool(reference.estimate > MIN_Z * reference.error)
-        strata_r, pools_r, depth_r, links_r = (self._reliabilities(reference_sums, reference_pairs, weights)
-                                               if identified else self._at_face_values())
+        strata_r, pools_r, depth_r, links_r, gate = (self._reliabilities(reference_sums, reference_pairs, weights)
+                                                     if identified else self._at_face_values())
         estimated = np.r_[1.0, links_r]
         shares = np.bincount(self.day_class, self.counts, minlength=len(DAY_CLASSES))[:estimated.size]
         self.class_link = np.r_[estimated, estimated @ shares / max(shares.sum(), 1.0)]
@@ -376,40 +380,35 @@ class SigningModel:
                           identified=identified, co_movement=round(float(reference.estimate), 5),
                           prints=int(self.counts.sum()), direction_unit=self.unit_name,
                           day_class_link=(dict(zip(DAY_CLASSES, self.class_link.round(6).tolist())) if classed
-                                          else None), pool_accuracy=pool_accuracy, gate=self.gate)
+                                          else None), pool_accuracy=pool_accuracy, gate=gate)
 
     def _reliabilities(self, reference_sums: tuple[np.ndarray, np.ndarray],
                        reference_pairs: tuple[np.ndarray, np.ndarray], weights: np.ndarray
-                       ) -> tuple[np.ndarray, dict[str, float], float, np.ndarray]:
+                       ) -> tuple[np.ndarray, dict[str, float], float, np.ndarray, dict[str, int | float]]:
         """Reliabilities r = 2a - 1 relative to the reference, each moved from its prior by one gate for the fit
         (:func:`gate_z` of the estimates it makes): per stratum (prior: its pool's, itself from face value; the
         reference and multi-leg strata stay at face value), per pool, the depth signal's (prior 0) and the estimated
-        classes' links (prior 0)."""
+        classes' links (prior 0); and the gate (``{"estimates": K, "z": z}``)."""
         strata, pools, depth, links = self._matched_ratios(reference_sums, reference_pairs, weights)
-        members = self._pool_members()
-        distinct = [*strata.values(), *(pool for key, pool in pools.items() if members[key].size > 1), depth, *links]
-        estimates = sum(bool(np.isfinite(ratio.error)) for ratio in distinct)
+        estimates = self._estimates(strata, pools, [depth, *links])
         z = gate_z(estimates)
-        self.gate = {"estimates": estimates, "z": round(z, 4)}
         pooled = {key: pool.shrunk(1.0, z) for key, pool in pools.items()}
         strata_r = np.array([strata[index].shrunk(pooled[key], z) if index in strata else 1.0
                              for index, key in enumerate(self.strata_pool)])
-        return strata_r, pooled, depth.shrunk(0.0, z), np.array([link.shrunk(0.0, z) for link in links])
+        links_r = np.array([link.shrunk(0.0, z) for link in links])
+        return strata_r, pooled, depth.shrunk(0.0, z), links_r, {"estimates": estimates, "z": round(z, 4)}
 
-    def _gated(self) -> np.ndarray:
-        """Per stratum, whether its reliability is estimated: all but the reference and the legs of packages (both
-        at face value)."""
-        return ~self.reference & (self.strata_kind != "multileg")
+    def _estimates(self, strata: dict[int, _Ratio], pools: dict[str, _Ratio], others: list[_Ratio]) -> int:
+        """K: the estimates that can move (finite error), each once: a pool with a single member that has pairs is
+        that member's estimate."""
+        movable = {index for index, ratio in strata.items() if np.isfinite(ratio.error)}
+        distinct = [pool for key, pool in pools.items() if len(movable.intersection(self.pool_members[key])) > 1]
+        return len(movable) + sum(bool(np.isfinite(ratio.error)) for ratio in [*distinct, *others])
 
-    def _pool_members(self) -> dict[str, np.ndarray]:
-        """Each pool's estimated strata (:func:`pool_key`: one location and kind at every quote age)."""
-        gated = self._gated()
-        return {key: np.flatnonzero((self.strata_pool == key) & gated) for key in sorted(set(self.strata_pool[gated]))}
-
-    def _at_face_values(self) -> tuple[np.ndarray, dict[str, float], float, np.ndarray]:
+    def _at_face_values(self) -> tuple[np.ndarray, dict[str, float], float, np.ndarray, None]:
         """The reliabilities of a fit that identified nothing: every stratum at face value, no pools, no depth
         signal, no links (the quote rule)."""
-        return np.ones(len(self.strata)), {}, 0.0, np.zeros(len(ESTIMATED_CLASSES))
+        return np.ones(len(self.strata)), {}, 0.0, np.zeros(len(ESTIMATED_CLASSES)), None
 
     def use(self, fit: SigningFit) -> None:
         """Take a fit's parameters instead of estimating them (a stratum it never saw reads as
@@ -436,7 +435,7 @@ class SigningModel:
     def _matched_ratios(self, reference: tuple[np.ndarray, np.ndarray], reference_pairs: tuple[np.ndarray, np.ndarray],
                         weights: np.ndarray) -> tuple[dict[int, _Ratio], dict[str, _Ratio], _Ratio, list[_Ratio]]:
         """Relative to the anchor class's reference votes: each estimated stratum's reliability (by index,
-        :meth:`_gated`), each pool's (:meth:`_pool_members`), the depth signal's, and the reference votes of every
+        ``gated``), each pool's (``pool_members``), the depth signal's, and the reference votes of every
         other day class (the classes' links), from cross-day pairs of any two contracts of a direction unit (the
         expiries of a strike; one contract when the unit is the contract), each pair's covariance set against the
         reference votes' own in the very same two contracts.
@@ -461,9 +460,9 @@ class SigningModel:
                              weights)
 
         strata = {int(index): against_reference((self.stratum == index) & anchor, quote)
-                  for index in np.flatnonzero(self._gated())}
+                  for index in np.flatnonzero(self.gated)}
         pools = {key: against_reference(np.isin(self.stratum, indices) & anchor, quote)
-                 for key, indices in self._pool_members().items()}
+                 for key, indices in self.pool_members.items()}
         links = [against_reference(self._is_reference() & (self.day_class == DAY_CLASSES.index(name)), quote)
                  for name in ESTIMATED_CLASSES]
         return strata, pools, against_reference((depth != 0) & anchor, depth), links
@@ -724,7 +723,7 @@ def _beta_prior(variance: float) -> tuple[float, float]:
     """Beta(alpha, alpha) of the book direction mu with Var(2 mu - 1) = variance (the reference votes' cross-day
     covariance), centred on 1/2: the votes' book-wide mean also holds where resting orders sit and how stale quotes
     drift, so it does not say which way the book leans (the band draws that lean either way)."""
-    spread = min(variance / 4.0, 0.999 * 0.25)  # Var(mu), below its Bernoulli maximum
+    spread = min(variance / 4.0, 0.999 * 0.25)  # Var(mu), below its Bernoulli maximum 1/4
     concentration = float(np.clip(0.25 / spread - 1, 0.2, 2 * NO_DIRECTION))
     return concentration / 2, concentration / 2
 

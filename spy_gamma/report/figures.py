@@ -162,8 +162,8 @@ def add_band(fig: go.Figure, x, low, high, name: str, fill: str = BAND_FILL, **w
 
 
 def _add_flip_band(fig: go.Figure, summary: dict) -> None:
-    """The flip's 90% band (p05-p95 over the position draws) shaded behind the strike bars, its key saying over
-    which share of the draws (those with a flip) it is taken, as the cards and reports do."""
+    """The flip's 90% band (p05-p95 over the position draws that have a flip) shaded behind the strike bars, its key
+    saying that share of the draws, as the cards and reports do."""
     band = summary.get("gamma_flip_band") or {}
     if is_missing(band.get("p05")) or is_missing(band.get("p95")):
         return

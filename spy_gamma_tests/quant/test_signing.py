@@ -332,7 +332,8 @@ def test_the_gate_keeps_every_estimate_of_a_fit_without_information_in_place_19_
 def test_the_gate_is_set_over_every_estimate_of_the_fit_that_can_move_each_counted_once():
     # Plain touch prints against fresh quotes (the reference), 1-10 s and 30 s old quotes (two strata, one pool),
     # size-matched ones against fresh quotes only (a stratum whose pool is itself: one estimate) and mid prints with
-    # depth votes (no quote vote). Without day classes the links have no pairs and cannot move. K = 3 strata + 1 pool + depth = 5.
+    # depth votes (no quote vote). Without day classes the links have no pairs and cannot move.
+    # K = 3 strata + 1 pool + depth = 5.
     rng = np.random.default_rng(5)
     contract, sides = directional_market(rng, contracts=400)
     age = np.where(rng.random(contract.size) < 0.25, 3_000_000_000, 0)
