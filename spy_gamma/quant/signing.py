@@ -10,8 +10,8 @@ Each print's customer side s is latent. Evidence about it:
 - the book direction of the print's unit (a contract, or a strike of one right across expiries: the data choose,
   :func:`fit_model`): a unit's prints share P(buy) = mu, mu ~ Beta(alpha, alpha) across units (centred on 1/2).
   It is what signs the mid prints of a strike customers kept buying, and what lets the data tell how reliable
-  each stratum is relative to the others. Legs of packages (multi-leg prints) trade for the package and take no part in it;
-  nor does a print that outweighs the rest of its contract, which is read as the quote rule reads it.
+  each stratum is relative to the others. Legs of packages (multi-leg prints) trade for the package and take no
+  part in it; nor does a print that outweighs the rest of its contract, which is read as the quote rule reads it.
   mu is the direction of the unit's opening days (open interest rose); prints of closing or unclassed days share
   it through their class's estimated link (customers close against the book they opened), prints of days not yet
   classed through the links' mix.
@@ -115,7 +115,8 @@ class SigningFit:
     prints: int
     direction_unit: str = "contract"
     day_class_link: dict[str, float] | None = None  # None: one class (no open-interest evidence), link 1
-    pool_accuracy: dict[str, float] | None = None  # per pool_key with an estimated stratum; None: stored before pools
+    pool_accuracy: dict[str, float] | None = None  # per pool_key with an estimated stratum (empty: none identified);
+    # None: stored before pools
     gate: dict[str, int | float] | None = None  # {"estimates": K, "z": gate_z(K)}; None: nothing identified, or older
 
     @property
