@@ -534,25 +534,25 @@ def test_a_stored_fit_reads_a_stratum_it_never_saw_as_its_pool_reads():
 
 def test_votes_taken_at_face_value_carry_the_misclassification_variance_of_the_stated_accuracy_prior():
     # One contract, 24 touch prints of 5 (all at face value: one session identifies nothing) and 6 mid prints of 5.
-    # Hand-worked: touch prints 24 x 25 x E[4a(1-a)] for a ~ U(0.6, 1) = 600 x 44/75 = 352; mid prints are coin
+    # Hand-worked: touch prints 24 x 25 x E[4a(1-a)] for a ~ U(1/2, 1) = 600 x 2/3 = 400; mid prints are coin
     # flips, 6 x 25 = 150; the "no direction" prior adds almost nothing.
     contract = np.zeros(30, dtype=int)
     sides = np.where(np.arange(30) % 3 == 0, -1, 1)
     where = np.where(np.arange(30) < 24, "touch", "mid")
     model = SigningModel(vote_groups(vote_features(tape(sides, contract, where).drop("date"))))
     assert not model.fit().identified
-    assert model.contract_moments()["dealer_flow_variance"][0] == pytest.approx(352 + 150, rel=0.01)
+    assert model.contract_moments()["dealer_flow_variance"][0] == pytest.approx(400 + 150, rel=0.01)
 
 
 def test_a_print_that_dominates_its_contract_is_a_block_drawn_whole_not_part_of_a_normal_sum():
     # One session: a 100-lot bought at the ask and ten 1-lots. Hand-worked: the 100-lot carries 10000 / 10010 of
-    # the contract's face-value variance (> 5%): a block, dealer flow -100; the 1-lots keep 44/75 x 10 of variance.
+    # the contract's face-value variance (> 5%): a block, dealer flow -100; the 1-lots keep 2/3 x 10 of variance.
     sides = np.ones(11, dtype=int)
     paired = tape(sides, np.zeros(11, dtype=int), np.full(11, "touch")).drop("date").with_columns(
         pl.Series("size", [100] + [1] * 10))
     moments = SigningModel(vote_groups(vote_features(paired))).contract_moments().row(0, named=True)
     assert moments["block_flows"] == pytest.approx([-100.0], abs=1e-3)
-    assert moments["dealer_flow_variance"] == pytest.approx(10 * 44 / 75, rel=0.01)
+    assert moments["dealer_flow_variance"] == pytest.approx(10 * 2 / 3, rel=0.01)
 
 
 def test_the_book_lean_the_band_draws_is_scaled_by_each_contracts_reference_votes():

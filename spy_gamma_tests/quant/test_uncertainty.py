@@ -26,10 +26,10 @@ def book(rows) -> pl.DataFrame:
 
 
 def lean_factor(lean: float) -> float:
-    """E min(1, lean / u) for the reliability u = 2a - 1 ~ U(0.2, 1) of a ~ U(0.6, 1), hand-integrated for a lean
-    at most 0.2: lean x ln(1 / 0.2) / 0.8."""
-    assert lean <= 0.2
-    return lean * math.log(5) / 0.8
+    """E min(1, lean / u) for the reliability u = 2a - 1 ~ U(0, 1) of a ~ U(1/2, 1), hand-integrated for a lean
+    at most 1: one-way below u = lean, then lean / u: lean x (1 + ln(1 / lean))."""
+    assert lean <= 1
+    return lean * (1 + math.log(1 / lean))
 
 
 def gex_per_contract(spot: float, strike: float) -> float:
@@ -62,11 +62,11 @@ def test_uncalibrated_votes_take_one_reliability_per_draw_from_their_stated_prio
     assert unsure.min() >= 0 and unsure.max() <= 20 + 1e-9 and np.median(unsure) == pytest.approx(5, rel=0.2)
 
 
-def test_a_block_is_read_right_or_wrong_as_a_whole_a_fifth_of_the_time_wrong_under_the_stated_prior():
+def test_a_block_is_read_right_or_wrong_as_a_whole_a_quarter_of_the_time_wrong_under_the_stated_prior():
     rows = book([(600, "C", 0, 0, -100, 0, None)]).with_columns(pl.Series("block_flows", [[-100.0]]))
     draws = position_draws(rows, n_draws=8000, seed=4)[:, 0]
-    # misread with probability 1 - a, a ~ U(0.6, 1): E = 1/5; then +100 instead of -100, times the common scale
-    assert np.mean(draws > 0) == pytest.approx(0.2, abs=0.02)
+    # misread with probability 1 - a, a ~ U(1/2, 1): E = 1/4; then +100 instead of -100, times the common scale
+    assert np.mean(draws > 0) == pytest.approx(0.25, abs=0.02)
     assert np.abs(draws).min() >= 100 / FLOW_SCALE_SPAN - 1e-9 and np.abs(draws).max() <= 100 * FLOW_SCALE_SPAN + 1e-9
 
 
@@ -79,8 +79,8 @@ def test_a_book_lean_moves_every_contract_of_a_right_together_and_the_two_rights
     call, twin, put = draws[:, 0], draws[:, 1], draws[:, 2]
     assert np.allclose(call, 2 * twin)  # one lean for the right's customers: never averaged away across strikes
     assert abs(np.corrcoef(call, put)[0, 1]) < 0.05  # the puts' customers lean on their own
-    # the customers' lean is uniform on +-min(1, 0.2 / u) of the unsigned volume, u = 2a - 1 ~ U(0.2, 1) the draw's
-    # reliability: E|flow| = 100 x 1/2 x E min(1, 0.2 / u) (lean_factor); 0.2 / u never passes one-way here
+    # the customers' lean is uniform on +-min(1, 0.2 / u) of the unsigned volume, u = 2a - 1 ~ U(0, 1) the draw's
+    # reliability: E|flow| = 100 x 1/2 x E min(1, 0.2 / u) (lean_factor); one-way at most, when u < 0.2
     assert np.mean(call > 0) == pytest.approx(0.5, abs=0.03) and np.abs(call).max() <= 100 + 1e-9
     assert np.abs(call).mean() == pytest.approx(100 * 0.5 * lean_factor(0.2), rel=0.05)
 
@@ -109,29 +109,30 @@ def test_contracts_of_one_direction_unit_draw_its_direction_together():
 
 
 def test_the_misread_share_of_face_value_volume_carries_the_lean_twice():
-    # 90 contracts read at face value, none unsigned: a misread share 1 - a (a ~ U(0.6, 1)) is wrong, by twice
-    # its size, so the customers' lean 0.1 / u (u = 2a - 1 ~ U(0.2, 1)) moves the flow by (1 - u) x 90 x it:
-    # E|flow| = 90 x 1/2 x E[0.1 (1 - u) / u] = 45 x 0.1 (ln 5 - 0.8) / 0.8, at most 90 x 0.1 x 0.8 / 0.2 = 36
+    # 90 contracts read at face value, none unsigned: a misread share 1 - a (a ~ U(1/2, 1)) is wrong, by twice
+    # its size, so the customers' lean min(1, 0.1 / u) (u = 2a - 1 ~ U(0, 1)) moves the flow by (1 - u) x 90 x it:
+    # E|flow| = 90 x 1/2 x (integral of (1 - u) over [0, 0.1] + 0.1 (1 - u) / u over [0.1, 1])
+    #         = 45 x (0.095 + 0.1 (ln 10 - 0.9)), at most 90 (votes no better than a coin: all of it one-way)
     # The right's votes sit on a second contract with nothing read at face value, so neither hides flow.
     rows = book([(600, "C", 0, 0, 0, 0, None), (605, "C", 0, 0, 0, 0, None)]).with_columns(
         pl.Series("reference_votes", [0.0, -1.0]), pl.Series("reference_volume", [0.0, 10.0]),
         pl.Series("face_value_volume", [90.0, 0.0]))
     draws = position_draws(rows, n_draws=4000, seed=6)[:, 0]
-    assert np.abs(draws).max() <= 36 + 1e-9 and np.abs(draws).max() > 30
-    assert np.abs(draws).mean() == pytest.approx(45 * 0.1 * (math.log(5) - 0.8) / 0.8, rel=0.05)
+    assert np.abs(draws).max() <= 90 + 1e-9 and np.abs(draws).max() > 80
+    assert np.abs(draws).mean() == pytest.approx(45 * (0.095 + 0.1 * (math.log(10) - 0.9)), rel=0.05)
 
 
 def test_a_share_of_the_votes_net_is_the_customers_and_hides_more_flow_the_votes_way():
     # Votes: customers bought 100 net of 100 (dealers sold 100), 200 contracts at face value. Votes right with
-    # probability a show 2a - 1 = u ~ U(0.2, 1) of their customers' net, so a net that is the customers' own hid
+    # probability a show 2a - 1 = u ~ U(0, 1) of their customers' net, so a net that is the customers' own hid
     # 100 (1 - u) / u more, at most the 200 at face value (u <= 1/3); a share w ~ U(0, 1) of the net is theirs.
-    # E[hidden] = 1.25 x (200 x (1/3 - 0.2) + 100 x (ln 3 - 2/3)); E[draw] = E[scale] (-100 - E[w] E[hidden]).
+    # E[hidden] = 200 x 1/3 + 100 x (ln 3 - 2/3); E[draw] = E[scale] (-100 - E[w] E[hidden]).
     # The book lean (either way, mean zero) only widens it.
     rows = book([(600, "C", 0, 0, -100, 0, None)]).with_columns(
         pl.lit(100.0).alias("reference_votes"), pl.lit(100.0).alias("reference_volume"),
         pl.lit(200.0).alias("face_value_volume"))
     draws = position_draws(rows, n_draws=200_000, seed=9)[:, 0]
-    hidden = 1.25 * (200 * (1 / 3 - 0.2) + 100 * (math.log(3) - 2 / 3))
+    hidden = 200 / 3 + 100 * (math.log(3) - 2 / 3)
     assert draws.mean() == pytest.approx(MEAN_SCALE * (-100 - 0.5 * hidden), rel=0.01)
     votes_only = position_draws(rows.with_columns(pl.lit(0.0).alias("face_value_volume")), n_draws=4000, seed=9)
     # nothing at face value: nothing hidden, each draw the flow times the common scale
