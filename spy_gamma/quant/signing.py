@@ -57,8 +57,8 @@ NO_DIRECTION = 1000.0  # alpha = beta of a book-direction prior that says "no di
 # the quote rule cannot show.
 # The prior's floor is a coin: the published success of the quote rule on option trades (about 60% on modern ISE and
 # CBOE tapes, GSU 2023; 83% on CBOE in 1995, Savickas & Wilson 2003) counts trades, while positions weigh volume, and
-# large resting limits filled at the touch print against their side, so by volume the votes can be no better than
-# chance (below 60% on 8 of the bench's 80 markets and on 8 of 12 markets of an independent generator).
+# large resting limits filled at the touch print against their side, so by volume the votes can fall to chance
+# (below 60% on 8 of the bench's 80 markets and on 8 of 12 markets of an independent generator, below 50% on 2 and 3).
 AT_FACE_VALUE = 1 - 1e-3 - 1e-9
 ACCURACY_PRIOR = (0.5, 1.0)
 _LOW, _HIGH = ACCURACY_PRIOR

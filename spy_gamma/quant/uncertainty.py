@@ -94,7 +94,8 @@ def _hidden_by_misreads(reference_votes: np.ndarray, face_value: np.ndarray, rel
     of their customers' net, so a net that is the customers' own lean was (1 - rel) / rel larger, the votes' way.
     ``own_share`` (draws x 1, Uniform(0, 1)) is the share of the votes' net that is the customers' lean rather than
     where resting orders sit or stale quotes drift, which the tape cannot tell; at most the face-value volume."""
-    hidden = -(1.0 - reliability) / np.maximum(reliability, np.finfo(float).tiny) * reference_votes
+    with np.errstate(over="ignore"):  # votes near a coin hide without bound: the clip holds it at the face value
+        hidden = -(1.0 - reliability) / np.maximum(reliability, np.finfo(float).tiny) * reference_votes
     return own_share * np.clip(hidden, -face_value, face_value)
 
 

@@ -57,7 +57,8 @@ def test_aggregate_states_the_goals_plainly():
     # the oracle over the quote rule with OI: +0.2, +0.005 (within the allowed loss: no usable information), +0.3, +0.1
     rows = [market(0.8, 0.7, 0.5, 0.6, True, True, True, True, "strike", (0.75, 0.55), 0.95),  # gains 0.1 / 0.1, informative
             market(0.6, 0.605, 0.71, 0.70, True, True, False, False, None, (0.61, 0.70), 0.615),  # losses 0.005 / 0.01, nothing informative
-            market(0.5, 0.4, 0.8, 0.9, False, False, True, True, None, (0.5, 0.8), 0.8, 0.45),  # a wrong sign with the band off zero, votes worse than the band assumes (a coin)
+            # a wrong sign with the band off zero, votes worse than the band assumes (below a coin)
+            market(0.5, 0.4, 0.8, 0.9, False, False, True, True, None, (0.5, 0.8), 0.8, 0.45),
             market(0.5, 0.52, 0.8, 0.775, True, True, False, True, "contract", (0.49, 0.79), 0.59)]  # losses 0.02 / 0.025: past both margins
     summary = aggregate(rows)
     # over the quote rule with our OI evidence: corr gains 0.05, -0.01, 0, 0.01 (median 0.005); WAPE 0.05, -0.01, 0, -0.01
@@ -79,6 +80,15 @@ def test_aggregate_states_the_goals_plainly():
     assert summary["band_coverage"] == pytest.approx(3 / 4)
     assert summary["band_coverage_interval"] == pytest.approx(coverage_interval(3, 4))
     assert summary["sign_right_where_band_excludes_zero"] == pytest.approx(0.5)
+
+
+def test_the_band_is_judged_on_the_markets_whose_votes_are_right_by_volume_at_least_as_often_as_a_coin():
+    # the accuracy prior's floor is a coin: 0.55 and 0.5 are within it (0.6, the per-trade floor, would leave both out)
+    rows = [market(0.5, 0.5, 1.0, 1.0, covers, True, False, False, reference=reference)
+            for covers, reference in ((False, 0.45), (True, 0.5), (True, 0.55), (False, 0.8))]
+    summary = aggregate(rows)
+    assert summary["markets_within_the_accuracy_prior"] == 3
+    assert summary["band_coverage_within_the_accuracy_prior"] == pytest.approx(2 / 3)
 
 
 def test_the_coverage_interval_is_clopper_pearsons():
