@@ -38,7 +38,8 @@ from scipy.stats import norm
 from spy_gamma.quant.book import dealer_book
 from spy_gamma.quant.exposure import contract_exposures, gamma_flip, gamma_profile
 from spy_gamma.quant.positions import within_open_interest
-from spy_gamma.quant.signing import ACCURACY_PRIOR, REFERENCE_STRATUM, SigningFit
+from spy_gamma.quant.signing import ACCURACY_PRIOR, SigningFit
+from spy_gamma.quant.votes import REFERENCE_STRATUM
 from spy_gamma.settings import DEFAULT_DIVIDEND_YIELD, DEFAULT_RATE
 
 AS_OF = dt.date(2025, 10, 3)

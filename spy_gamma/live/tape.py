@@ -13,7 +13,7 @@ import datetime as dt
 import polars as pl
 
 from spy_gamma.quant.pairing import pair_with_quotes
-from spy_gamma.quant.signing import GROUP_KEY, vote_features, vote_groups
+from spy_gamma.quant.votes import GROUP_KEY, vote_features, vote_groups
 
 MINUTE_NS = 60 * 1_000_000_000
 DEFAULT_LATENESS_NS = 2 * 1_000_000_000

@@ -2,7 +2,7 @@
 
 Each print's customer side s is latent. Evidence about it:
 
-- the quote vote (above the mid: buy, below: sell), whose reliability is estimated per *stratum* of the print:
+- the quote vote (above the mid: buy, below: sell; :mod:`spy_gamma.quant.votes`), its reliability estimated per *stratum*:
   where it sits (at or through the touch, inside), how old the prevailing quote is, and its kind: whether its
   size equals the displayed size it hit (a resting customer limit order filled by a market maker, where the vote
   may reverse: the GSU trade-size rule, Grauer, Schuster & Uhrig-Homburg 2023), a multi-leg or an auction print;
@@ -33,15 +33,21 @@ import numpy as np
 import polars as pl
 from scipy.stats import norm
 
-from spy_gamma.quant.conditions import AUCTION, CROSS, MULTI_LEG
+from spy_gamma.quant.votes import (
+    GROUP_KEY,
+    MAX_SPREAD_TICKS,
+    REFERENCE_STRATUM,
+    SPREAD_TICKS,
+    VOTE_COLUMNS,
+    keyed,
+    pool_key,
+    vote_features,
+    vote_groups,
+)
 
-PRICE_TOLERANCE = 1e-6  # dollars: option prices live on a 0.01 grid, this only absorbs float noise
-AGE_BUCKETS_NS = (1_000_000_000, 10_000_000_000)  # quote age classes: under 1 s, under 10 s, older
-REFERENCE_STRATUM = "touch|age0|plain"  # fresh quote, at or through the touch, plain print: the quote rule
-REFERENCE_ACCURACY = 1.0 - 1e-6  # taken at face value (finite only to keep logarithms finite)
-PRIOR_PRINTS = 20.0  # pseudo-prints of the priors: evidence a stratum or signal needs before it moves
-VOTE_COLUMNS = ["quote_vote", "depth_vote"]
-GRID = np.linspace(0.0125, 0.9875, 40)  # propensities integrated on 40 points
+REFERENCE_ACCURACY = 1.0 - 1e-6  # taken at face value (kept off 1, as every accuracy is)
+ACCURACY_MARGIN = 1e-3  # estimated accuracies are kept this far from 0 and 1 (logarithms stay finite)
+GRID = np.linspace(0.0125, 0.9875, 40)  # the book direction mu is integrated on this grid
 MIN_Z = 3.0  # the reference votes' covariance must stand out from zero by this many standard errors
 # A reliability or link moves from its prior only as far as its estimate stands out beyond the gate (gate_z): set so
 # that a fit whose every estimate (strata, pools, depth signal, links: some 10-30) carries no information moves none
@@ -58,8 +64,8 @@ NO_DIRECTION = 1000.0  # alpha = beta of a book-direction prior that says "no di
 # The prior's floor is a coin: the published success of the quote rule on option trades (about 60% on modern ISE and
 # CBOE tapes, GSU 2023; 83% on CBOE in 1995, Savickas & Wilson 2003) counts trades, while positions weigh volume, and
 # large resting limits filled at the touch print against their side, so by volume the votes can fall to chance
-# (below 60% on 8 of the bench's 80 markets and on 8 of 12 markets of an independent generator, below 50% on 2 and 3).
-AT_FACE_VALUE = 1 - 1e-3 - 1e-9
+# (docs/METHODOLOGY.md, section 2).
+AT_FACE_VALUE = 1 - ACCURACY_MARGIN - 1e-9  # an estimate at the margin's edge could not move from face value
 ACCURACY_PRIOR = (0.5, 1.0)
 _LOW, _HIGH = ACCURACY_PRIOR
 FACE_VALUE_VARIANCE = 4 * ((_LOW + _HIGH) / 2 - (_HIGH ** 3 - _LOW ** 3) / (3 * (_HIGH - _LOW)))
@@ -82,13 +88,6 @@ LEAN_COLUMNS = ["reference_votes", "reference_volume", "unsigned_volume", "face_
 # direction once per unit).
 DIRECTION_COLUMNS = ["direction_key", "direction_sd"]
 UNDECIDED_EDGE = 0.1  # |P(buy) - 1/2| below this: the hard label is "unknown" (0)
-# A quote's spread in ticks ($0.01 for every SPY series), capped: in a spread of a tick or two a print that improves
-# on the quote has nowhere to go but a touch or the mid, so a vote's structural lean depends on the width; a
-# contract keeps its width from day to day, so votes are centred per stratum *and* width, or that lean would read as
-# a book direction. 0: no usable quote (or evidence stored before widths were kept).
-SPREAD_TICKS = "spread_ticks"
-MAX_SPREAD_TICKS = 10  # beyond ten ticks the price grid no longer constrains where a print can sit
-GROUP_KEY = ["ticker", "date", "stratum", *VOTE_COLUMNS, "p_dealer", SPREAD_TICKS]
 # What shares a book direction: one contract, or one strike of one right across its expiries (customers who keep
 # buying a strike roll it from expiry to expiry). The data choose (fit_model); the key is read from the ticker.
 DIRECTION_UNITS = {"contract": r"^(.*)$", "strike": r"([CP]\d{8})$"}
@@ -105,7 +104,7 @@ ESTIMATED_CLASSES = DAY_CLASSES[1:3]  # links read from the data; "unknown" take
 
 @dataclass(frozen=True)
 class SigningFit:
-    """The fitted model: quote reliability per stratum, depth accuracy, and the propensity hyperparameters."""
+    """The fitted model: quote accuracy per stratum, depth accuracy, and the book directions' Beta prior."""
 
     quote_accuracy: dict[str, float]
     depth_accuracy: float
@@ -116,13 +115,12 @@ class SigningFit:
     prints: int
     direction_unit: str = "contract"
     day_class_link: dict[str, float] | None = None  # None: one class (no open-interest evidence), link 1
-    pool_accuracy: dict[str, float] | None = None  # per pool_key with an estimated stratum (empty: none identified);
-    # None: stored before pools
+    pool_accuracy: dict[str, float] | None = None  # per pool_key with an estimated stratum; None: stored before pools
     gate: dict[str, int | float] | None = None  # {"estimates": K, "z": gate_z(K)}; None: nothing identified, or older
 
     @property
     def book_direction_sd(self) -> float:
-        """Spread of contracts' book directions (0: every contract a coin flip)."""
+        """Spread of the units' book directions (0: every unit a coin flip)."""
         a, b = self.alpha, self.beta
         return float(np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1))))
 
@@ -151,57 +149,6 @@ class SigningFit:
                 "pool_accuracy": self.pool_accuracy, "gate": self.gate}
 
 
-def vote_features(paired: pl.DataFrame) -> pl.DataFrame:
-    """Per print: ``quote_vote`` (+1/-1/0) and its ``quote_stratum``, ``depth_vote`` at the mid, ``p_dealer``
-    (0 for a print whose condition marks a customer-to-customer cross), ``print_location`` and ``spread_ticks``.
-
-    ``paired`` holds prints with their prevailing quote (:func:`spy_gamma.quant.pairing.pair_with_quotes`).
-    """
-    price, bid, ask = pl.col("price"), pl.col("bid_price"), pl.col("ask_price")
-    usable = (pl.col("quote_state").is_in(["normal", "zero_bid"]) & (ask > bid)).fill_null(False)
-    from_mid = price - (bid + ask) / 2
-    at_mid = usable & (from_mid.abs() <= PRICE_TOLERANCE)
-    at_or_through = (price >= ask - PRICE_TOLERANCE) | (price <= bid + PRICE_TOLERANCE)
-    location = (pl.when(~usable).then(pl.lit("unquoted")).when(at_mid).then(pl.lit("mid"))
-                .when(at_or_through).then(pl.lit("touch")).otherwise(pl.lit("inside")))
-    hit_size = pl.when(from_mid > 0).then(pl.col("ask_size")).otherwise(pl.col("bid_size"))
-    size_match = ((pl.col("size") == hit_size) & (pl.col("bid_size") != pl.col("ask_size"))).fill_null(False)
-    kind = (pl.when(pl.col("conditions").is_in(MULTI_LEG)).then(pl.lit("multileg"))
-            .when(pl.col("conditions").is_in(AUCTION)).then(pl.lit("auction"))
-            .when(size_match).then(pl.lit("size_match")).otherwise(pl.lit("plain")))
-    age = pl.col("quote_age_ns").fill_null(0)
-    age_class = pl.concat_str(pl.lit("age"), pl.sum_horizontal((age >= edge).cast(pl.Int8) for edge in AGE_BUCKETS_NS)
-                              .cast(pl.String))
-    return paired.with_columns(
-        pl.when(usable & ~at_mid).then(from_mid.sign()).otherwise(0).cast(pl.Int8).alias("quote_vote"),
-        pl.concat_str(location, age_class, kind, separator="|").alias("quote_stratum"),
-        pl.when(at_mid).then((pl.col("ask_size") - pl.col("bid_size")).sign()).otherwise(0)
-        .fill_null(0).cast(pl.Int8).alias("depth_vote"),
-        pl.when(pl.col("conditions").is_in(CROSS)).then(0.0).otherwise(1.0).alias("p_dealer"),
-        location.alias("print_location"),
-        pl.when(usable).then(((ask - bid) * 100).round().clip(1, MAX_SPREAD_TICKS)).otherwise(0)
-        .cast(pl.Int8).alias(SPREAD_TICKS))
-
-
-def vote_groups(features: pl.DataFrame) -> pl.DataFrame:
-    """Prints of one contract and day with identical evidence collapsed: count, size sums and the largest size.
-
-    ``features`` carry ``date`` (or are one session's prints) and the columns of :func:`vote_features`.
-    """
-    keyed = _keyed(features).with_columns(pl.col("size").cast(pl.Float64))
-    return (keyed.group_by(GROUP_KEY)
-            .agg(pl.len().alias("count"), pl.col("size").sum().alias("size_sum"),
-                 (pl.col("size") ** 2).sum().alias("size_square_sum"), pl.col("size").max().alias("size_max"))
-            .sort(GROUP_KEY))
-
-
-def _keyed(features: pl.DataFrame) -> pl.DataFrame:
-    """The group key columns: ``date`` (null for a lone session without one) and ``stratum`` of voting prints."""
-    dated = features if "date" in features.columns else features.with_columns(pl.lit(None, dtype=pl.Date).alias("date"))
-    return dated.with_columns(
-        pl.when(pl.col("quote_vote") != 0).then(pl.col("quote_stratum")).otherwise(pl.lit("")).alias("stratum"))
-
-
 @dataclass(frozen=True)
 class SignedSession:
     """A session's prints with their side probabilities, each contract's dealer-flow moments, and the fit."""
@@ -212,35 +159,10 @@ class SignedSession:
 
 
 def sign_session(paired: pl.DataFrame) -> SignedSession:
-    """Fit the model to one session's paired prints and sign them.
-
-    Prints gain ``p_customer_buy`` (the posterior), ``p_dealer`` (0 for customer-to-customer crosses),
-    ``expected_dealer_flow = -(2p - 1) * size * p_dealer`` (contracts; a customer buy is a dealer sale,
-    ARCHITECTURE §4), the hard label ``customer_side`` (0 when undecided) with ``side_confidence`` and
-    ``side_evidence``, ``dealer_sign`` and the vote columns. ``contracts`` has per ticker ``dealer_flow`` and
-    ``dealer_flow_variance``: the posterior mean and variance of the contract's dealer flow, including the
-    covariance its prints share through the contract's propensity.
-    """
-    return _signed(paired, fit=None)
-
-
-def sign_with_fit(paired: pl.DataFrame, fit: SigningFit) -> SignedSession:
-    """Sign prints with an earlier fit's parameters (no refit); prints without a day class read as unknown.
-
-    A stratum the fit never saw reads as its pool reads (:meth:`SigningFit.stratum_accuracy`), as the fit's prior
-    would.
-    """
-    return _signed(paired, fit)
-
-
-def _signed(paired: pl.DataFrame, fit: SigningFit | None) -> SignedSession:
-    """Sign with ``fit``'s parameters, or with parameters fitted to these prints when it is None."""
+    """Fit the model to one session's paired prints and sign them: prints gain ``p_customer_buy`` and the columns
+    of :func:`with_side` and :func:`vote_features`; ``contracts`` are :meth:`SigningModel.contract_moments`."""
     features = vote_features(paired)
-    if fit is None:
-        model, fit = fit_model(vote_groups(features))
-    else:
-        model = SigningModel(vote_groups(features), fit.direction_unit)
-        model.use(fit)
+    model, fit = fit_model(vote_groups(features))
     return SignedSession(model.sign(features), model.contract_moments(), fit)
 
 
@@ -274,7 +196,8 @@ def in_units_of(frame: pl.DataFrame, tickers: pl.DataFrame, unit: str) -> pl.Dat
 
 
 def with_side(prints: pl.DataFrame) -> pl.DataFrame:
-    """Hard label, its confidence, the evidence behind it, and the expected dealer flow from ``p_customer_buy``."""
+    """From ``p_customer_buy``: the hard label ``customer_side`` (0 when undecided) with its ``side_confidence``,
+    ``side_evidence`` and ``dealer_sign``, and ``expected_dealer_flow = -(2p - 1) size p_dealer`` (ARCHITECTURE §4)."""
     p = pl.col("p_customer_buy")
     edge = (p - 0.5).abs()
     side = pl.when(edge < UNDECIDED_EDGE).then(0).otherwise((p - 0.5).sign()).cast(pl.Int8)
@@ -293,7 +216,8 @@ class SigningModel:
 
     def __init__(self, groups: pl.DataFrame, unit: str = "contract"):
         self.unit_name = unit
-        groups = groups.with_columns(unit_key(unit), _spread_ticks(groups)).sort("unit", *GROUP_KEY)  # units, and contracts within them, contiguous
+        # units, and contracts within them, contiguous
+        groups = groups.with_columns(unit_key(unit), _spread_ticks(groups)).sort("unit", *GROUP_KEY)
         self.groups = groups.drop("unit")
         self.unit, self.contract = _run_ids(groups["unit"]), _run_ids(groups["ticker"])
         self.starts, self.contract_starts = _run_starts(self.unit), _run_starts(self.contract)
@@ -369,20 +293,18 @@ class SigningModel:
                                                      if identified else self._at_face_values())
         estimated = np.r_[1.0, links_r]
         shares = np.bincount(self.day_class, self.counts, minlength=len(DAY_CLASSES))[:estimated.size]
-        self.class_link = np.r_[estimated, estimated @ shares / max(shares.sum(), 1.0)]
-        self.quote_accuracy = np.where(self.reference, REFERENCE_ACCURACY, _accuracy(strata_r))
-        self.depth_accuracy = float(_accuracy(depth_r))
-        pool_accuracy = {str(key): round(float(_accuracy(r)), 4) for key, r in pools_r.items()}
-        self.alpha, self.beta = (_beta_prior(reference.estimate) if identified
-                                 else (NO_DIRECTION, NO_DIRECTION))
-        self.directed = identified
+        class_link = np.r_[estimated, estimated @ shares / max(shares.sum(), 1.0)]
+        alpha, beta = _beta_prior(reference.estimate) if identified else (NO_DIRECTION, NO_DIRECTION)
         self.co_movement_z = float(reference.estimate / reference.error) if reference.error > 0 else 0.0
-        return SigningFit(quote_accuracy=dict(zip(self.strata, self.quote_accuracy.round(4).tolist())),
-                          depth_accuracy=round(float(self.depth_accuracy), 4), alpha=self.alpha, beta=self.beta,
-                          identified=identified, co_movement=round(float(reference.estimate), 5),
-                          prints=int(self.counts.sum()), direction_unit=self.unit_name,
-                          day_class_link=(dict(zip(DAY_CLASSES, self.class_link.round(6).tolist())) if classed
-                                          else None), pool_accuracy=pool_accuracy, gate=gate)
+        quote_accuracy = np.where(self.reference, REFERENCE_ACCURACY, _accuracy(strata_r))
+        fit = SigningFit(quote_accuracy=dict(zip(self.strata, quote_accuracy.tolist())),
+                         depth_accuracy=float(_accuracy(depth_r)), alpha=alpha, beta=beta, identified=identified,
+                         co_movement=float(reference.estimate), prints=int(self.counts.sum()),
+                         direction_unit=self.unit_name,
+                         day_class_link=dict(zip(DAY_CLASSES, class_link.tolist())) if classed else None,
+                         pool_accuracy={str(key): float(_accuracy(r)) for key, r in pools_r.items()}, gate=gate)
+        self.use(fit)  # the state a stored fit gives (unrounded), so a stored fit signs exactly as this one
+        return fit
 
     def _reliabilities(self, reference_sums: tuple[np.ndarray, np.ndarray],
                        reference_pairs: tuple[np.ndarray, np.ndarray], weights: np.ndarray
@@ -413,8 +335,8 @@ class SigningModel:
         return np.ones(len(self.strata)), {}, 0.0, np.zeros(len(ESTIMATED_CLASSES)), None
 
     def use(self, fit: SigningFit) -> None:
-        """Take a fit's parameters instead of estimating them (a stratum it never saw reads as
-        :meth:`SigningFit.stratum_accuracy` says)."""
+        """Take a fit's parameters (its own, or a stored one instead of estimating them: a stratum it never saw
+        reads as :meth:`SigningFit.stratum_accuracy` says)."""
         self.quote_accuracy = np.array([fit.stratum_accuracy(name) for name in self.strata])
         self.depth_accuracy, self.alpha, self.beta = fit.depth_accuracy, fit.alpha, fit.beta
         self.directed = fit.identified
@@ -424,7 +346,11 @@ class SigningModel:
                            else np.ones(len(DAY_CLASSES)))
 
     def _is_reference(self) -> np.ndarray:
-        return (self.stratum >= 0) & self.reference[np.maximum(self.stratum, 0)]
+        return self._per_stratum(self.reference, False)
+
+    def _per_stratum(self, values: np.ndarray, without_vote: bool | float) -> np.ndarray:
+        """Per group, its stratum's entry of ``values``; ``without_vote`` for a group whose quote cast no vote."""
+        return np.where(self.stratum >= 0, values[np.maximum(self.stratum, 0)], without_vote)
 
     @staticmethod
     def _direction_covariance(reference_pairs: tuple[np.ndarray, np.ndarray], weights: np.ndarray) -> _Ratio:
@@ -489,7 +415,12 @@ class SigningModel:
         return vote - means[cell]
 
     # --- posteriors ----------------------------------------------------------------------------------------
-    def likelihoods(self) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def _grid(self) -> np.ndarray:
+        """The book direction's grid: GRID, or mu = 1/2 alone without an identified direction."""
+        return GRID if self.directed else np.array([0.5])
+
+    def _likelihoods(self) -> tuple[np.ndarray, np.ndarray]:
         """P(a group's votes | buy) and P(... | sell), per group; a deciding print's quote vote at face value and
         no depth vote."""
         quote_plus, quote_minus = _vote_likelihood(self.votes[:, 0], self._quote_accuracy())
@@ -497,15 +428,15 @@ class SigningModel:
         return quote_plus * depth_plus, quote_minus * depth_minus
 
     def _quote_accuracy(self) -> np.ndarray:
-        """Per group, its quote vote's accuracy: its stratum's (0.5 without a vote), a deciding print's at face value."""
-        accuracy = np.where(self.stratum >= 0, self.quote_accuracy[np.maximum(self.stratum, 0)], 0.5)
+        """Per group, its quote vote's accuracy: its stratum's (0.5 without a vote), a deciding print's face value."""
+        accuracy = self._per_stratum(self.quote_accuracy, 0.5)
         return np.where(self.deciding & (self.stratum >= 0), REFERENCE_ACCURACY, accuracy)
 
     def _posterior_and_conditional(self) -> tuple[np.ndarray, np.ndarray]:
         """Per unit the book direction's posterior on the grid; per group P(buy | direction) on the grid. Without
         an identified direction the grid is mu = 1/2 alone: each print reads its own evidence (the quote rule)."""
-        plus, minus = self.likelihoods()
-        grid = GRID if self.directed else np.array([0.5])
+        plus, minus = self._likelihoods()
+        grid = self._grid
         link = np.where(self.shares_direction, self.class_link[self.day_class], 0.0)
         mu = 0.5 + link[:, None] * (grid[None, :] - 0.5)
         mixed = mu * plus[:, None] + (1 - mu) * minus[:, None]
@@ -518,12 +449,12 @@ class SigningModel:
     def sign(self, features: pl.DataFrame) -> pl.DataFrame:
         """The prints behind this model's groups (:func:`vote_features` rows) with their side (:func:`with_side`)."""
         probabilities = self.groups.with_columns(pl.Series("p_customer_buy", self.group_probabilities()))
-        return with_side(_keyed(features).join(probabilities.select(*GROUP_KEY, "p_customer_buy"), on=GROUP_KEY,
+        return with_side(keyed(features).join(probabilities.select(*GROUP_KEY, "p_customer_buy"), on=GROUP_KEY,
                                                how="left", maintain_order="left", nulls_equal=True)
                          .select(*features.columns, "p_customer_buy"))
 
     def group_probabilities(self) -> np.ndarray:
-        """P(buy) per group: the expectation over its contract's direction posterior."""
+        """P(buy) per group: the expectation over its unit's direction posterior."""
         return self._probabilities(*self._posterior_and_conditional())
 
     def _probabilities(self, posterior: np.ndarray, conditional: np.ndarray) -> np.ndarray:
@@ -531,12 +462,14 @@ class SigningModel:
 
     def contract_day_flows(self) -> pl.DataFrame:
         """``ticker, date, dealer_flow``: the posterior mean dealer flow of every contract-day (contracts)."""
-        flow = pl.Series(-(2 * self.group_probabilities() - 1) * self.size_sum * self.dealer)
+        flow = pl.Series(self._dealer_flow(self.group_probabilities(), self.size_sum))
         return (self.groups.select("ticker", "date").with_columns(flow.alias("dealer_flow"))
                 .group_by("ticker", "date").agg(pl.col("dealer_flow").sum()))
 
     def contract_moments(self) -> pl.DataFrame:
-        """``ticker, dealer_flow, dealer_flow_variance``: posterior mean and variance of each contract's total.
+        """Per ``ticker``, the posterior mean and variance of its window flow (``dealer_flow``,
+        ``dealer_flow_variance``) and what the band draws it with (``direction_key``, ``direction_sd``,
+        FACE_VALUE_FLOWS, LEAN_COLUMNS, BLOCK_FLOWS).
 
         Given the direction the prints are independent: mean_g = -sum(size (2 p_g - 1) q), var_g = sum(size^2
         (q - (2 p_g - 1)^2 q^2)); over the direction's posterior (its unit's), var = E[var_g] + Var[mean_g].
@@ -546,9 +479,10 @@ class SigningModel:
         """
         posterior, conditional = self._posterior_and_conditional()
         side = 2 * conditional - 1
-        mean_g = np.add.reduceat(-side * (self.size_sum * self.dealer)[:, None], self.contract_starts, axis=0)
-        var_g = np.add.reduceat(self.size_square_sum[:, None] * (self.dealer[:, None] - (side * self.dealer[:, None]) ** 2),
-                                self.contract_starts, axis=0)
+        volume, dealer = (self.size_sum * self.dealer)[:, None], self.dealer[:, None]
+        mean_g = np.add.reduceat(-side * volume, self.contract_starts, axis=0)
+        var_g = np.add.reduceat(self.size_square_sum[:, None] * (dealer - (side * dealer) ** 2), self.contract_starts,
+                                axis=0)
         face, p_buy = self._at_face_value(), self._probabilities(posterior, conditional)
         posterior = posterior[self.unit_of_contract]
         mean = (posterior * mean_g).sum(axis=1)
@@ -557,7 +491,8 @@ class SigningModel:
         variance = (posterior * var_g).sum(axis=1) + direction_variance + self._face_value_variance(face, blocks)
         moments = pl.DataFrame({"ticker": self.tickers, "dealer_flow": mean,
                                 "dealer_flow_variance": np.maximum(variance, 0.0),
-                                "direction_key": self.unit_keys, "direction_sd": self._direction_loading(posterior, mean_g),
+                                "direction_key": self.unit_keys,
+                                "direction_sd": self._direction_loading(posterior, mean_g),
                                 **self._face_value_flows(face, p_buy), **self._lean_columns(face, p_buy)},
                                schema_overrides={"ticker": pl.String, "direction_key": pl.String})
         return moments.join(self._blocks(blocks, p_buy), on="ticker", how="left")
@@ -566,11 +501,15 @@ class SigningModel:
         """Per contract, cov(mean_g, mu) / sd(mu) over its unit's posterior: how its flow moves with one sd of the
         unit's direction, signed (a contract read mostly on closing days that reverse the book moves against its
         unit's opening-day contracts); its square is at most the flow's direction variance."""
-        grid = GRID if self.directed else np.array([0.5])
+        grid = self._grid
         mu_mean = posterior @ grid
         mu_sd = np.sqrt(np.maximum(posterior @ grid ** 2 - mu_mean ** 2, 0.0))
         covariance = (posterior * mean_g * (grid[None, :] - mu_mean[:, None])).sum(axis=1)
         return np.divide(covariance, mu_sd, out=np.zeros_like(covariance), where=mu_sd > 0)
+
+    def _dealer_flow(self, p_buy: np.ndarray, size: np.ndarray) -> np.ndarray:
+        """Per group, the expected dealer flow of ``size`` contracts bought with probability ``p_buy``."""
+        return -(2 * p_buy - 1) * size * self.dealer
 
     def _per_contract(self, values: np.ndarray) -> np.ndarray:
         """Sums of per-group values by contract (in ``self.tickers`` order)."""
@@ -598,7 +537,7 @@ class SigningModel:
 
     def _blocks(self, blocks: np.ndarray, p_buy: np.ndarray) -> pl.DataFrame:
         """``ticker, block_flows``: each contract's blocks' expected dealer flows (a list; no row without one)."""
-        flow = -(2 * p_buy - 1) * self.size_max * self.dealer
+        flow = self._dealer_flow(p_buy, self.size_max)
         return (pl.DataFrame({"ticker": self.groups["ticker"].filter(pl.Series(blocks)), BLOCK_FLOWS: flow[blocks]})
                 .group_by("ticker", maintain_order=True).agg(pl.col(BLOCK_FLOWS)))
 
@@ -607,7 +546,7 @@ class SigningModel:
         ``size_match_flow`` (size-matched touch prints: either side, the GSU trade-size rule) and
         ``unsure_flow`` (stale quotes, inside, multi-leg and auction prints: the quote's side, by an unknown
         amount). Zero where the data identified the stratum."""
-        flow = -(2 * p_buy - 1) * self.size_sum * self.dealer
+        flow = self._dealer_flow(p_buy, self.size_sum)
         outside = face & ~self._is_reference()
         masks = (outside & (self.kind == "size_match"), outside & (self.kind != "size_match"))
         return {name: self._per_contract(np.where(mask, flow, 0.0)) for name, mask in zip(FACE_VALUE_FLOWS, masks)}
@@ -618,10 +557,9 @@ class SigningModel:
         per print) and the dealer volume read at face value."""
         volume = self.size_sum * self.dealer
         reference = self._is_reference()
-        return {"reference_votes": self._per_contract(np.where(reference, self.votes[:, 0] * volume, 0.0)),
-                "reference_volume": self._per_contract(np.where(reference, volume, 0.0)),
-                "unsigned_volume": self._per_contract(volume * (1.0 - np.abs(2 * p_buy - 1))),
-                "face_value_volume": self._per_contract(np.where(face, volume, 0.0))}
+        per_group = (np.where(reference, self.votes[:, 0] * volume, 0.0), np.where(reference, volume, 0.0),
+                     volume * (1.0 - np.abs(2 * p_buy - 1)), np.where(face, volume, 0.0))
+        return {name: self._per_contract(values) for name, values in zip(LEAN_COLUMNS, per_group)}
 
     def _face_value_variance(self, face: np.ndarray, blocks: np.ndarray) -> np.ndarray:
         """Per contract: FACE_VALUE_VARIANCE x sum(size^2 q^2) over the quote votes taken at face value, blocks
@@ -639,7 +577,8 @@ class _ContractPairs:
     shape: tuple[int, int, int]
 
     @classmethod
-    def of(cls, groups: pl.DataFrame, unit: np.ndarray, contract: np.ndarray, unit_starts: np.ndarray) -> _ContractPairs:
+    def of(cls, groups: pl.DataFrame, unit: np.ndarray, contract: np.ndarray,
+           unit_starts: np.ndarray) -> _ContractPairs:
         """``unit`` and ``contract`` ids per group, units and their contracts contiguous (``unit_starts``: each
         unit's first group)."""
         slot = contract - contract[unit_starts][unit]
@@ -702,16 +641,9 @@ def gate_z(estimates: int) -> float:
     return float(norm.ppf(1.0 - FAMILY_ALPHA / (2.0 * max(estimates, 1))))
 
 
-def pool_key(stratum: str) -> str:
-    """A stratum's pool: its location and kind, whatever the quote's age (``touch|age2|size_match`` ->
-    ``touch|size_match``). Age changes how stale the vote's quote is, not the mechanism that put the print there."""
-    location, *_, kind = stratum.split("|")
-    return f"{location}|{kind}"
-
-
 def _accuracy(reliability: float | np.ndarray) -> np.ndarray:
     """A reliability r = 2a - 1 as an accuracy a, kept off 0 and 1 (logarithms stay finite)."""
-    return np.clip((1.0 + np.asarray(reliability)) / 2.0, 1e-3, 1 - 1e-3)
+    return np.clip((1.0 + np.asarray(reliability)) / 2.0, ACCURACY_MARGIN, 1 - ACCURACY_MARGIN)
 
 
 def _spread_ticks(groups: pl.DataFrame) -> pl.Expr:
@@ -747,7 +679,7 @@ def _run_starts(sorted_ids: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]) if sorted_ids.size else sorted_ids
 
 
-def _vote_likelihood(vote: np.ndarray, accuracy) -> tuple[np.ndarray, np.ndarray]:
+def _vote_likelihood(vote: np.ndarray, accuracy: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """P(vote | buy), P(vote | sell) for a signal right with probability ``accuracy`` (abstention: 1, 1)."""
     plus = np.where(vote > 0, accuracy, np.where(vote < 0, 1 - accuracy, 1.0))
     minus = np.where(vote < 0, accuracy, np.where(vote > 0, 1 - accuracy, 1.0))

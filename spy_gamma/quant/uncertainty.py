@@ -48,8 +48,8 @@ class Bands:
 
 
 def position_draws(book: pl.DataFrame, n_draws: int = N_DRAWS, seed: int = 0) -> np.ndarray:
-    """(draws x contracts) dealer positions for the book's rows (``DRAW_COLUMNS``, ``open_interest``; absent
-    face-value flows count as 0), each within +-open interest where it is known.
+    """(draws x contracts) dealer positions for the book's rows (``DRAW_COLUMNS``, ``open_interest``; an absent or
+    null numeric column counts as 0), each within +-open interest where it is known.
 
     A draw takes one accuracy a of face-value votes (ACCURACY_PRIOR), reads each block (``block_flows``) right or
     wrong whole with it, gives the uncalibrated votes' flows (``size_match_flow``, ``unsure_flow``, read at face
@@ -64,24 +64,25 @@ def position_draws(book: pl.DataFrame, n_draws: int = N_DRAWS, seed: int = 0) ->
     """
     rng = np.random.default_rng(seed)
     n = book.height
-    (start, start_sd, flow, flow_sd, size_match, unsure, reference_votes, reference_volume, unsigned, face_value,
-     direction_sd) = (book[c].cast(pl.Float64).fill_null(0.0).to_numpy() if c in book.columns else np.zeros(n)
-                      for c in NUMERIC_DRAW_COLUMNS)
-    lean_scale = _lean_scale(book, reference_votes, reference_volume)
-    half_width = np.sqrt(3.0) * start_sd  # a uniform with this sd
+    column = {name: book[name].cast(pl.Float64).fill_null(0.0).to_numpy() if name in book.columns else np.zeros(n)
+              for name in NUMERIC_DRAW_COLUMNS}
+    flow, flow_sd, direction_sd = column["window_flow"], column["window_flow_sd"], column["direction_sd"]
+    reference_votes, face_value = column["reference_votes"], column["face_value_volume"]
+    lean_scale = _lean_scale(book, reference_votes, column["reference_volume"])
+    half_width = np.sqrt(3.0) * column["start_inventory_sd"]  # a uniform with this sd
     scale = np.exp(rng.uniform(-1.0, 1.0, (n_draws, 1)) * np.log(FLOW_SCALE_SPAN))
     size_match_r = rng.uniform(*SIZE_MATCH_RELIABILITY, (n_draws, 1))
     unsure_r = rng.uniform(*UNSURE_RELIABILITY, (n_draws, 1))
     accuracy = rng.uniform(*ACCURACY_PRIOR, (n_draws, 1))
-    calibrated = (flow + (size_match_r - 1.0) * size_match + (unsure_r - 1.0) * unsure
+    calibrated = (flow + (size_match_r - 1.0) * column["size_match_flow"] + (unsure_r - 1.0) * column["unsure_flow"]
                   + _misread_blocks(book, accuracy, rng))
     reliability = 2.0 * accuracy - 1.0
-    customers_lean = np.minimum(1.0, lean_scale / np.maximum(reliability, np.finfo(float).tiny))
+    customers_lean = np.minimum(1.0, lean_scale / _off_zero(reliability))
     lean = _book_lean(book, rng.uniform(-1.0, 1.0, (n_draws, 2)),
-                      customers_lean * (unsigned + (1.0 - reliability) * face_value))
+                      customers_lean * (column["unsigned_volume"] + (1.0 - reliability) * face_value))
     hidden = _hidden_by_misreads(reference_votes, face_value, reliability, rng.uniform(0.0, 1.0, (n_draws, 1)))
     own_sd = np.sqrt(np.maximum(flow_sd ** 2 - direction_sd ** 2, 0.0))
-    draws = (start + half_width * rng.uniform(-1.0, 1.0, (n_draws, n)) + lean
+    draws = (column["start_inventory"] + half_width * rng.uniform(-1.0, 1.0, (n_draws, n)) + lean
              + scale * (calibrated + hidden + own_sd * rng.standard_normal((n_draws, n))
                         + direction_sd * _shared_normals(book, n_draws, rng)))
     bound = book["open_interest"].cast(pl.Float64).fill_null(np.inf).to_numpy()
@@ -95,8 +96,13 @@ def _hidden_by_misreads(reference_votes: np.ndarray, face_value: np.ndarray, rel
     ``own_share`` (draws x 1, Uniform(0, 1)) is the share of the votes' net that is the customers' lean rather than
     where resting orders sit or stale quotes drift, which the tape cannot tell; at most the face-value volume."""
     with np.errstate(over="ignore"):  # votes near a coin hide without bound: the clip holds it at the face value
-        hidden = -(1.0 - reliability) / np.maximum(reliability, np.finfo(float).tiny) * reference_votes
+        hidden = -(1.0 - reliability) / _off_zero(reliability) * reference_votes
     return own_share * np.clip(hidden, -face_value, face_value)
+
+
+def _off_zero(reliability: np.ndarray) -> np.ndarray:
+    """A draw's reliability 2a - 1 kept above 0 to divide by (a coin's votes show none of the customers' lean)."""
+    return np.maximum(reliability, np.finfo(float).tiny)
 
 
 def _shared_normals(book: pl.DataFrame, n_draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -160,7 +166,7 @@ def percentiles(values: np.ndarray) -> dict[str, float | None]:
     """``{p05, p50, p95}`` of the finite values (None when there are none)."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
-        return {f"p{p:02d}": None for p in BAND}
+        return dict.fromkeys((f"p{p:02d}" for p in BAND), None)
     return {f"p{p:02d}": float(v) for p, v in zip(BAND, np.percentile(finite, BAND))}
 
 
@@ -205,7 +211,7 @@ def _wall_band(book: pl.DataFrame, gex: np.ndarray, right: str) -> dict[str, flo
     """Percentiles of a draw's wall strike (largest |gex| by strike of one right), and the modal wall's share."""
     rows = (book["right"] == right).to_numpy()
     if not rows.any():
-        return {**{f"p{p:02d}": None for p in BAND}, "modal": None, "modal_share": 0.0}
+        return {**percentiles(np.array([])), "modal": None, "modal_share": 0.0}
     strikes, index = np.unique(book["strike"].to_numpy()[rows], return_inverse=True)
     by_strike = np.zeros((gex.shape[0], strikes.size))
     np.add.at(by_strike.T, index, gex[:, rows].T)

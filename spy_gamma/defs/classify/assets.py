@@ -18,7 +18,7 @@ from spy_gamma.defs.runs import SINGLE_RUN, Check, DayResult, materialize_days, 
 from spy_gamma.quant.pairing import quote_state_counts
 from spy_gamma.quant.positions import contract_flows as flows_by_contract
 from spy_gamma.quant.prints import classify_prints
-from spy_gamma.quant.signing import vote_groups
+from spy_gamma.quant.votes import vote_groups
 
 MIN_QUOTED_PCT = 95.0
 MAX_UNKNOWN_SIDE_PCT = 40.0
