@@ -236,22 +236,28 @@ def _print_summary(summary: dict, output: Path) -> None:
 
     from spy_gamma.report.formatting import fmt_level, fmt_usd
 
-    band = summary.get("total_gex_band") or {}
+    def banded(value: str, band: dict | None, fmt) -> str:
+        band = band or {}
+        return f"{value} (90%: {fmt(band.get('p05'))} .. {fmt(band.get('p95'))})"
+
+    call, put = summary.get("call_wall") or {}, summary.get("put_wall") or {}
     table = Table(title=f"SPY dealer positioning as of the {summary.get('as_of')} close (dealer perspective)")
     table.add_column("metric")
     table.add_column("value", justify="right")
     rows = [("spot", fmt_level(summary.get("spot"))),
-            ("total dealer GEX per 1%", f"{fmt_usd(summary.get('total_gex'))} (90%: {fmt_usd(band.get('p05'))} .. "
-                                        f"{fmt_usd(band.get('p95'))})"),
+            ("total dealer GEX per 1%",
+             banded(fmt_usd(summary.get("total_gex")), summary.get("total_gex_band"), fmt_usd)),
             ("P(dealers long gamma)", f"{summary.get('prob_dealers_long_gamma', 0):.0%}"),
-            ("gamma flip", fmt_level(summary.get("gamma_flip"))),
-            ("call wall", fmt_level((summary.get("call_wall") or {}).get("strike"))),
-            ("put wall", fmt_level((summary.get("put_wall") or {}).get("strike"))),
+            ("gamma flip", banded(fmt_level(summary.get("gamma_flip")), summary.get("gamma_flip_band"), fmt_level)),
+            ("call wall", banded(fmt_level(call.get("strike")), call.get("band"), fmt_level)),
+            ("put wall", banded(fmt_level(put.get("strike")), put.get("band"), fmt_level)),
             ("regime", (summary.get("regime") or {}).get("label", "")),
             *((f"max pain {expiry}", fmt_level(strike)) for expiry, strike in (summary.get("max_pain") or {}).items())]
     for name, value in rows:
         table.add_row(name, value)
     Console().print(table)
+    for warning in (summary.get("data_quality") or {}).get("warnings", []):
+        Console().print(f"data quality WARN: {warning}")
     Console().print(f"dashboard: file://{(output / 'dashboard.html').resolve()}\nreports, CSV and JSON: {output.resolve()}/")
 
 

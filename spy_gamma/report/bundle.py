@@ -60,7 +60,7 @@ class ReportBundle:
     summary: dict  # becomes analysis_summary.json (keys: SUMMARY_KEYS)
     exposures_by_strike: pl.DataFrame  # one row per expiry x strike: EXPOSURE_CSV_COLUMNS + call_position,
     # put_position, vomma_ex, speed_ex
-    gamma_profile: pl.DataFrame  # spot, total_gex (+ optional gex_<expiry>) over a spot grid
+    gamma_profile: pl.DataFrame  # spot, total_gex (+ gex_<expiry>, the band's total_gex_p05/p50/p95) over a spot grid
     gex_surface: pl.DataFrame  # date, strike, net_gex: dealer GEX as of each close of the window
     smile: pl.DataFrame  # target expiries: expiry, strike, right, iv_market, iv_fit, rejected
     naive_gex: pl.DataFrame  # strike, flow_gex, naive_oi_gex

@@ -193,7 +193,7 @@ def write_reports(bundle: ReportBundle, output_dir: Path | str) -> dict[str, Pat
     tables = {
         "dealer_positions.csv": contract_first(bundle.positions, POSITION_CSV_COLUMNS),
         "exposures_by_strike.csv": contract_first(bundle.exposures_by_strike, EXPOSURE_CSV_COLUMNS),
-        "gamma_profile.csv": bundle.gamma_profile.select(PROFILE_CSV_COLUMNS),
+        "gamma_profile.csv": contract_first(bundle.gamma_profile, PROFILE_CSV_COLUMNS),
     }
     written |= {name: write_csv(frame, output_dir / name) for name, frame in tables.items()}
     written |= write_pngs(figures, output_dir)

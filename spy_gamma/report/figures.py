@@ -17,14 +17,19 @@ from spy_gamma.report.wording import flip_band_text
 
 STRIKE_WINDOW_PCT = 7.0  # strikes shown: spot +- this; keeps the page lean and the bars readable
 USD_DECIMALS = -3  # exposures rounded to the nearest $1,000 before embedding
+FINE_USD_BELOW = 1e6  # ... or to the dollar when the largest of them is below this (a small Greek's panel)
 INTRADAY_BUCKET = "30s"  # intraday flow drawn at this resolution
 DISAGREEMENT_SHARE = 0.05  # flow vs naive sign disagreements shaded only above this share of the largest bar
 EXPOSURE_COLUMNS = ("net_gex", "call_gex", "put_gex", "dex", "vex", "cex", "vomma_ex", "speed_ex")
 
 
 def round_usd(values) -> np.ndarray:
-    """Dollar amounts to the nearest $1,000: ample for a $-billions book, and it halves the page size."""
-    return np.round(np.asarray(values, dtype=np.float64), USD_DECIMALS)
+    """Dollar amounts to the nearest $1,000 (ample for a $-billions book, and it halves the page size), or to the
+    dollar when none reaches FINE_USD_BELOW: $1,000 steps would flatten a panel that peaks at a few thousand."""
+    amounts = np.asarray(values, dtype=np.float64)
+    finite = np.abs(amounts[np.isfinite(amounts)])
+    fine = finite.size == 0 or finite.max() < FINE_USD_BELOW
+    return np.round(amounts, 0 if fine else USD_DECIMALS)
 
 
 def strike_window(bundle: ReportBundle, frame: pl.DataFrame) -> pl.DataFrame:
@@ -538,16 +543,17 @@ HISTORY_LEVELS = (
 
 
 def levels_history_figure(bundle: ReportBundle) -> go.Figure:
-    """Spot, flip (with its 90% band) and the walls at each as-of close of the window, over total dealer GEX and
-    its 90% band (right axis)."""
+    """Spot, flip (with its 90% band) and the walls at each as-of close of the window, over total dealer GEX (the
+    point estimate every headline shows) and its 90% band (right axis)."""
     history = bundle.levels_history.sort("as_of")
     as_of = [d.isoformat() for d in history["as_of"]]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    gex = {p: round_usd(history[f"total_gex_{p}"].fill_null(np.nan)) for p in ("p05", "p50", "p95")}
+    gex = {name: round_usd(history[column].fill_null(np.nan))
+           for name, column in (("p05", "total_gex_p05"), ("point", "total_gex"), ("p95", "total_gex_p95"))}
     add_band(fig, as_of, gex["p05"], gex["p95"], "90% band of total dealer GEX (right axis)", secondary_y=True)
-    fig.add_scatter(x=as_of, y=gex["p50"], mode="lines+markers", secondary_y=True, marker={"size": 4},
-                    name="Total dealer GEX, median (right axis)",
-                    line={"color": "#94a3b8", "width": 1.4}, hovertext=usd_text(gex["p50"]),
+    fig.add_scatter(x=as_of, y=gex["point"], mode="lines+markers", secondary_y=True, marker={"size": 4},
+                    name="Total dealer GEX (right axis)",
+                    line={"color": "#94a3b8", "width": 1.4}, hovertext=usd_text(gex["point"]),
                     hovertemplate="Total dealer GEX %{hovertext}<extra></extra>")
     flip_low, flip_high = (history[f"gamma_flip_{p}"].fill_null(np.nan).to_numpy() for p in ("p05", "p95"))
     fig.add_scatter(x=as_of, y=flip_high, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")

@@ -5,6 +5,7 @@ test fixtures that fail under CI instead of skipping."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 
@@ -12,6 +13,7 @@ import pytest
 
 from spy_gamma import cli
 from spy_gamma.report import exports
+from spy_gamma.report.formatting import fmt_level, fmt_usd
 from spy_gamma_tests.conftest import require
 from spy_gamma_tests.reliability.conftest import PLANTED
 
@@ -48,6 +50,18 @@ def test_without_chromium_the_run_says_once_how_to_get_the_pngs(reference):
     printed = " ".join(reference.finished.stderr.split())  # the console may wrap the note
     assert printed.count("sudo apt-get install chromium") == 1
     assert not list(reference.workspace.output.glob("*.png"))
+
+
+@pytest.mark.slow  # the shared reference run
+def test_the_console_summary_gives_each_levels_band_and_every_data_quality_warning(reference):
+    printed = " ".join((reference.finished.stdout + reference.finished.stderr).split())
+    summary = json.loads((reference.workspace.output / "analysis_summary.json").read_text())
+    for band in (summary["gamma_flip_band"], summary["call_wall"]["band"], summary["put_wall"]["band"]):
+        assert f"(90%: {fmt_level(band['p05'])} .. {fmt_level(band['p95'])})" in printed
+    total = summary["total_gex_band"]
+    assert f"(90%: {fmt_usd(total['p05'])} .. {fmt_usd(total['p95'])})" in printed
+    warnings = summary["data_quality"]["warnings"]
+    assert warnings and all(f"data quality WARN: {' '.join(w.split())}" in printed for w in warnings)
 
 
 @pytest.mark.slow  # a small Greeks bench with its QuantLib references

@@ -25,6 +25,7 @@ from spy_gamma.report.formatting import fmt_level, fmt_usd
 from spy_gamma.report.markdown import MAX_THEME_PATTERNS, evolution_section
 from spy_gamma.report.render_timing import folder_bytes
 from spy_gamma_tests.conftest import EXPIRIES
+from spy_gamma_tests.report.conftest import AS_OF
 
 CONTRACT_FILES = (
     "dashboard.html",
@@ -76,7 +77,18 @@ def test_csv_headers_follow_the_contract(report_dir):
     assert _header(out / "exposures_by_strike.csv")[:10] == [
         "expiry", "strike", "call_gex", "put_gex", "net_gex", "dex", "vex", "cex", "iv_call", "iv_put",
     ]
-    assert _header(out / "gamma_profile.csv") == ["spot", "total_gex"]
+    assert _header(out / "gamma_profile.csv")[:2] == ["spot", "total_gex"]
+
+
+def test_the_profile_csv_carries_the_band_and_each_expirys_profile_as_the_lake_holds_them(report_dir, lake):
+    out, _ = report_dir
+    written = pl.read_csv(out / "gamma_profile.csv")
+    stored = lake.read("gamma_profile", AS_OF).drop("as_of")
+    assert {"total_gex_p05", "total_gex_p50", "total_gex_p95"} <= set(written.columns)
+    assert any(name.startswith("gex_20") for name in written.columns)
+    assert set(written.columns) == set(stored.columns)
+    for name in stored.columns:
+        assert np.allclose(written[name], stored[name], rtol=1e-9, equal_nan=True), name
 
 
 def test_exposures_csv_adds_up_to_the_total_gex_worked_by_hand(report_dir, bundle, by_hand):

@@ -16,6 +16,7 @@ from spy_gamma.report.figures import (
     flow_vs_naive_figure,
     gamma_profile_figure,
     levels_history_figure,
+    round_usd,
     usd_ticks,
 )
 
@@ -79,6 +80,13 @@ def test_aligned_zero_ranges_put_zero_at_same_height():
     assert zero_height[0] == pytest.approx(zero_height[1])
 
 
+def test_dollar_amounts_are_drawn_to_the_1000_unless_none_reaches_a_million():
+    # a $-millions book keeps $1,000 steps; a vomma panel that peaks at $5.8K keeps its $451 strike (not $0)
+    assert round_usd([2_345_678.9, 451.2, np.nan]).tolist()[:2] == [2_346_000.0, 0.0]
+    assert round_usd([5_812.4, 451.2, -12.6]).tolist() == [5_812.0, 451.0, -13.0]
+    assert np.isnan(round_usd([np.nan])).all()
+
+
 def test_usd_ticks_on_round_steps():
     # span 0..1e9 over ~6 ticks -> raw step 1.67e8 -> nice step 2e8
     ticks = usd_ticks(0.0, 1e9)
@@ -104,3 +112,5 @@ def test_history_panel_ends_at_the_as_of_close(bundle):
     assert by_name["Gamma flip"].y[-1] == pytest.approx(bundle.summary["gamma_flip"])
     assert by_name["Call wall"].y[-1] == bundle.summary["call_wall"]["strike"]
     assert {"flip 90% band", "90% band of total dealer GEX (right axis)"} <= set(by_name)
+    # the same total GEX as every headline (the point estimate, not the band's median), to the $1K it is drawn at
+    assert by_name["Total dealer GEX (right axis)"].y[-1] == pytest.approx(bundle.summary["total_gex"], abs=500)
