@@ -86,9 +86,10 @@ class SPYPositioningPipeline:
         """
         analysis_date = dt.date.fromisoformat(str(target_date))
         as_of = last_trading_day(analysis_date)
-        from spy_gamma.defs.partitions import WINDOW_SESSIONS
-
-        window, after = sessions_ending(as_of, WINDOW_SESSIONS), next_trading_day(as_of)
+        if self.settings.source == "simulated" and as_of > dt.date.today():  # a mistyped year: years of sessions
+            raise PipelineError(f"{as_of} is after today: the embedded market is simulated up to today at most")
+        # the partitions are read when the Definitions first load, so only after the simulated range is widened
+        window, after = sessions_ending(as_of, self.settings.window_sessions), next_trading_day(as_of)
         settings = self._settings_covering(window[0], after)
         from spy_gamma.definitions import build_defs
 

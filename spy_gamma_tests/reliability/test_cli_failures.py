@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 
 import pytest
 from polars.testing import assert_frame_equal
 
 from spy_gamma.lake import Lake
+from spy_gamma.settings import SIM_END
+from spy_gamma.trading_calendar import last_trading_day, next_trading_day
 from spy_gamma_tests.reliability.conftest import (
     FLOAT_NOISE,
     WINDOW,
+    Workspace,
     assert_one_line_error,
     assert_same_results,
     lake_tables,
@@ -102,3 +106,24 @@ def test_a_full_or_read_only_disk_names_the_partition_and_changes_nothing(refere
     assert partition.read_bytes() == before
     assert leftovers(workspace) == []
     assert_same_results(workspace, reference.workspace)
+
+
+def test_a_date_after_today_on_the_embedded_market_fails_before_simulating_anything(tmp_path):
+    """A mistyped year used to simulate every session up to it (years: gigabytes, minutes) and only then fail."""
+    workspace = Workspace(tmp_path)
+    later = last_trading_day(dt.date.today() + dt.timedelta(days=3 * 365))
+    failed = spy_gamma(workspace, "--data-dir", str(workspace.data), "run", "--source", "simulated",
+                       "--date", later.isoformat(), "--output", str(workspace.output))
+    assert_one_line_error(failed, f"{later} is after today: the embedded market is simulated up to today at most")
+    assert not (workspace.data / "flatfiles").exists() and wrote_no_output(workspace)
+
+
+def test_a_date_past_the_embedded_markets_range_extends_it_on_the_first_run(tmp_path):
+    """The partitions used to be read before the simulated range was widened: the first such run simulated the
+    sessions and then failed with "is not a partition" (the second run worked)."""
+    workspace = Workspace(tmp_path)
+    later = next_trading_day(next_trading_day(SIM_END))
+    finished = spy_gamma(workspace, "--data-dir", str(workspace.data), "run", "--source", "simulated",
+                         "--date", later.isoformat(), "--output", str(workspace.output))
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert json.loads((workspace.output / "analysis_summary.json").read_text())["as_of"] == later.isoformat()
