@@ -251,37 +251,46 @@ def _settlement_of_least_pain(contracts: pl.DataFrame) -> float:
     return float(settlements[np.argmin(pain)])
 
 
-def _dealer_delta_shares(book: pl.DataFrame, spot: float, r: float, q: float,
-                         vol_shift: float = 0.0, days: float = 0.0) -> float:
-    """Option delta dealers hold, in shares, re-priced at ``spot`` with vols shifted and ``days`` of time elapsed.
+def hedge_scenarios(spot: float) -> list[tuple[str, float, float, float]]:
+    """``(scenario, spot_after, vol_shift, days)``: spot +-0.5/1/2%, +-1 vol point, one calendar day of decay."""
+    moves = [(f"spot {move:+g}%", spot * (1 + move / 100), 0.0, 0.0) for move in HEDGE_SPOT_MOVES_PCT]
+    return moves + [("vol -1pt", spot, -ONE_VOL_POINT, 0.0), ("vol +1pt", spot, ONE_VOL_POINT, 0.0),
+                    ("1 day decay", spot, 0.0, 1.0)]
 
-    Contracts that expire within ``days`` carry their exercise delta (1 call / -1 put in the money, else 0).
-    """
-    units, strike, tte, iv, carry, is_call = _columns(_live(book), q)
+
+def unit_hedge_matrix(book: pl.DataFrame, spot: float, r: float, q: float) -> np.ndarray:
+    """(contracts x hedge_scenarios) shares a dealer long one contract of each row trades to stay delta neutral
+    after each scenario: -(its delta after - now), fully re-priced; 0 where a row has no usable vol or time."""
+    now = _unit_deltas(book, spot, r, q)
+    return np.column_stack([-(_unit_deltas(book, after, r, q, vol_shift, days) - now)
+                            for _, after, vol_shift, days in hedge_scenarios(spot)])
+
+
+def _unit_deltas(book: pl.DataFrame, spot: float, r: float, q: float, vol_shift: float = 0.0,
+                 days: float = 0.0) -> np.ndarray:
+    """Delta in shares of one contract per row, re-priced at ``spot`` with vols shifted and ``days`` elapsed;
+    contracts that expire within ``days`` carry their exercise delta (1 call / -1 put in the money, else 0)."""
+    one = book.with_columns(pl.lit(1).alias("dealer_position"))
+    units, strike, tte, iv, carry, is_call = _columns(one, q)
+    usable = (iv > 0) & (tte > 0) & np.isfinite(iv) & np.isfinite(tte)
     tte_after = tte - days / DAYS_PER_YEAR
     alive = tte_after > 0
-    delta = bsm_greeks(spot, strike, np.where(alive, tte_after, 1.0), r, carry, iv + vol_shift, is_call)["delta"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = bsm_greeks(spot, strike, np.where(alive & usable, tte_after, 1.0), r, carry,
+                           np.where(usable, iv, 0.2) + vol_shift, is_call)["delta"]
     exercised = np.where(is_call, spot > strike, -(spot < strike).astype(float))
-    return float(units @ np.where(alive, delta, exercised))
+    return np.where(usable, units * np.where(alive, delta, exercised), 0.0)
 
 
 def hedging_flows(book: pl.DataFrame, spot: float, r: float, q: float) -> pl.DataFrame:
-    """Underlying dealers must trade to stay delta neutral, in shares and $ (+ = dealers buy), per scenario.
-
-    Scenarios: spot +-0.5/1/2% (delta fully re-priced at the new spot, not the gamma approximation), +-1 vol
-    point, one calendar day of decay. Hedge = -(change in the dealers' option delta); dealers long gamma
-    therefore sell into rallies and buy dips.
-    """
-    held = _dealer_delta_shares(book, spot, r, q)
-    scenarios = [(f"spot {move:+g}%", spot * (1 + move / 100), 0.0, 0.0) for move in HEDGE_SPOT_MOVES_PCT]
-    scenarios += [("vol -1pt", spot, -ONE_VOL_POINT, 0.0), ("vol +1pt", spot, ONE_VOL_POINT, 0.0),
-                  ("1 day decay", spot, 0.0, 1.0)]
-    rows = []
-    for name, spot_after, vol_shift, days in scenarios:
-        hedge_shares = -(_dealer_delta_shares(book, spot_after, r, q, vol_shift, days) - held)
-        rows.append({"scenario": name, "spot_after": spot_after, "vol_shift_pts": vol_shift / ONE_VOL_POINT,
-                     "days": days, "hedge_shares": hedge_shares, "hedge_usd": hedge_shares * spot_after})
-    return pl.DataFrame(rows)
+    """Underlying dealers must trade to stay delta neutral, in shares and $ (+ = dealers buy), per scenario
+    (:func:`hedge_scenarios`; delta fully re-priced at the new spot, not the gamma approximation). Hedge = -(change
+    in the dealers' option delta); dealers long gamma therefore sell into rallies and buy dips."""
+    positions = book["dealer_position"].cast(pl.Float64).fill_null(0.0).to_numpy()
+    shares = positions @ unit_hedge_matrix(book, spot, r, q)
+    return pl.DataFrame([{"scenario": name, "spot_after": after, "vol_shift_pts": vol_shift / ONE_VOL_POINT,
+                          "days": days, "hedge_shares": float(hedge), "hedge_usd": float(hedge) * after}
+                         for (name, after, vol_shift, days), hedge in zip(hedge_scenarios(spot), shares)])
 
 
 def naive_oi_book(book: pl.DataFrame) -> pl.DataFrame:

@@ -113,10 +113,12 @@ def metric_cards(summary: dict) -> str:
 
 
 def hedging_strip(summary: dict) -> str:
-    """One chip per shock: the $ dealers trade to re-hedge (+ buy / - sell)."""
+    """One chip per shock: the $ dealers trade to re-hedge (+ buy / - sell), with its 90% band."""
+    bands = summary.get("hedging_flows_band") or {}
     chips = [
         f'<div class="chip"><span>{_esc(scenario_label(key))}</span>'
-        f'<b class="{_sign_class(value)}">{fmt_usd(value)}</b></div>'
+        f'<b class="{_sign_class(value)}">{fmt_usd(value)}</b>'
+        f'<small>{_esc(band_range(bands.get(key)))}</small></div>'
         for key, value in (summary.get("hedging_flows") or {}).items()
     ]
     return "\n".join(chips)

@@ -57,7 +57,7 @@ LEVEL_DEFINITIONS = {
     ),
     "hedging_flows": (
         "Hedging flows: the $ of SPY dealers must trade to stay delta-neutral after the shock, re-pricing "
-        "every contract (+ = dealers buy, - = dealers sell)."
+        "every contract (+ = dealers buy, - = dealers sell), with its 90% band over the same draws of the book."
     ),
 }
 

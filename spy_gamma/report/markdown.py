@@ -127,12 +127,14 @@ def levels_section(summary: dict) -> str:
 
 def scenarios_section(summary: dict) -> str:
     """Dollar hedging flows per shock, with the sign convention spelled out."""
+    bands = summary.get("hedging_flows_band") or {}
     rows = [
-        [scenario_label(k), fmt_usd(v), "dealers buy" if not is_missing(v) and v > 0 else "dealers sell"]
+        [scenario_label(k), fmt_usd(v), band_range(bands.get(k)),
+         "dealers buy" if not is_missing(v) and v > 0 else "dealers sell"]
         for k, v in (summary.get("hedging_flows") or {}).items()
     ]
     return (
-        md_table(["Scenario", "$ dealer hedge", "Direction"], rows)
+        md_table(["Scenario", "$ dealer hedge", "90% band", "Direction"], rows)
         + f"\n\n{LEVEL_DEFINITIONS['hedging_flows']}\n"
     )
 
@@ -261,16 +263,15 @@ def implications_section(summary: dict) -> str:
                   f"{fmt_level((summary.get('call_wall') or {}).get('strike'))} and buys weakness.")
     else:
         stance = "Respect momentum: dealer hedging adds to moves until spot recovers the flip."
+    bands = summary.get("hedging_flows_band") or {}
+
+    def flow(key: str) -> str:
+        return f"{fmt_usd(flows.get(key))} (90% band {band_range(bands.get(key))})"
+
     lines = [
         stance,
-        (
-            f"A 1% drop would have dealers trade {fmt_usd(flows.get('spot_-1pct'))}, a 1% rally "
-            f"{fmt_usd(flows.get('spot_+1pct'))} of SPY (+ = buy)."
-        ),
-        (
-            f"Vol up 1 point: dealers trade {fmt_usd(flows.get('vol_+1pt'))}; one day of decay (charm): "
-            f"{fmt_usd(flows.get('one_day_decay'))}."
-        ),
+        f"A 1% drop would have dealers trade {flow('spot_-1pct')}, a 1% rally {flow('spot_+1pct')} of SPY (+ = buy).",
+        f"Vol up 1 point: dealers trade {flow('vol_+1pt')}; one day of decay (charm): {flow('one_day_decay')}.",
     ]
     return "\n".join(f"- {line}" for line in lines) + "\n"
 

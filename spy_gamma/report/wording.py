@@ -56,17 +56,16 @@ def flip_band_text(summary: dict) -> str:
 def wall_band_text(wall: dict) -> str:
     """``90% band 658.90 to 674.00; the wall at 674.00 in 78% of draws``: where the draws put a wall, and the
     strike most of them pick, which can differ from the point's (a strike whose gex sign is uncertain is large in
-    |gex| in many draws while small at the point); said when the point's strike is outside the band."""
+    |gex| in many draws while small at the point), and when the point's strike is outside the band."""
     band = wall.get("band") or {}
-    text = f"90% band {band_range(band, fmt_level)}"
+    parts = [f"90% band {band_range(band, fmt_level)}"]
+    modal, share = band.get("modal"), band.get("modal_share")
+    if not is_missing(modal) and not is_missing(share):
+        parts.append(f"the wall at {fmt_level(modal)} in {100 * share:.0f}% of draws")
     low, high, strike = band.get("p05"), band.get("p95"), wall.get("strike")
     if not any(is_missing(v) for v in (low, high, strike)) and not low <= strike <= high:
-        text += (f" (the point's {fmt_level(strike)} lies outside it: the draws' walls sit where a small point"
-                 " position is uncertain)")
-    modal, share = band.get("modal"), band.get("modal_share")
-    if is_missing(modal) or is_missing(share):
-        return text
-    return f"{text}; the wall at {fmt_level(modal)} in {100 * share:.0f}% of draws"
+        parts.append(f"the point's {fmt_level(strike)} lies outside the band")
+    return "; ".join(parts)
 
 
 def prob_long_text(summary: dict) -> str:

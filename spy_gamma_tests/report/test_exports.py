@@ -174,8 +174,9 @@ def test_executive_summary_states_the_bands_in_words(report_dir, bundle):
     assert re.search(rf"spot [+-]\d+\.\d\d% {side} flip", text)
     if s["regime"]["label"].startswith("uncertain"):
         assert "**Regime: uncertain.**" in text
-    for value in s["hedging_flows"].values():
-        assert fmt_usd(value) in text
+    for key, value in s["hedging_flows"].items():
+        hedge = s["hedging_flows_band"][key]
+        assert f"{fmt_usd(value)} | {fmt_usd(hedge['p05'])} to {fmt_usd(hedge['p95'])}" in text
     assert "Gamma flip (zero-gamma level)" in text and "90% band" in text
 
 
@@ -300,3 +301,11 @@ def test_one_png_session_serves_every_export_inside_it(chromium, bundle, tmp_pat
     for day in days:
         assert (day / "levels_history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert exports.write_pngs(figures, tmp_path) != {}  # after the session: a one-shot session again
+
+
+def test_each_hedging_chip_on_the_dashboard_shows_its_flow_and_90_percent_band(report_dir, bundle):
+    page = (report_dir[0] / "dashboard.html").read_text()
+    for key, value in bundle.summary["hedging_flows"].items():
+        band = bundle.summary["hedging_flows_band"][key]
+        assert (f"{fmt_usd(value)}</b><small>{fmt_usd(band['p05'])} to {fmt_usd(band['p95'])}</small>"
+                in page), key

@@ -59,9 +59,8 @@ def test_a_flip_band_over_fewer_than_all_draws_says_over_how_many():
 
 def test_a_walls_band_names_the_strike_most_draws_pick_even_where_it_is_not_the_points():
     wall = {"strike": 646.0, "gex": 1.07e7, "band": {"p05": 658.9, "p95": 674.0, "modal": 674.0, "modal_share": 0.778}}
-    assert wall_band_text(wall) == ("90% band 658.90 to 674.00 (the point's 646.00 lies outside it: the draws' walls"
-                                    " sit where a small point position is uncertain);"
-                                    " the wall at 674.00 in 78% of draws")
+    assert wall_band_text(wall) == ("90% band 658.90 to 674.00; the wall at 674.00 in 78% of draws; the point's 646.00"
+                                    " lies outside the band")
     inside = {**wall, "strike": 674.0}
     assert wall_band_text(inside) == "90% band 658.90 to 674.00; the wall at 674.00 in 78% of draws"
     assert wall_band_text(SUMMARY["call_wall"]) == "90% band 675.00 to 680.00"  # no modal stored: the band alone

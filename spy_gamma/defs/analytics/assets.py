@@ -205,10 +205,10 @@ LEVEL_TABLES = ("gamma_profile", "gamma_levels", "max_pain", "hedging_flows")
         "Total dealer GEX re-priced over spot +-7% with its 90% band over the signing model's draws.",
         "Flip, walls, absolute gamma and total GEX at the close, each with p05/p50/p95 and prob_dealers_long_gamma.",
         "Max pain per expiry from the open interest at the close.",
-        "Underlying dealers trade to stay delta neutral under spot, vol and time scenarios."))),
+        "Underlying dealers trade to stay delta neutral under spot, vol and time scenarios, with 90% bands."))),
         deps=[dg.AssetDep("dealer_exposures"), dg.AssetDep("exposures_by_strike"), dg.AssetDep("target_expiries"),
               dg.AssetDep(open_interest, partition_mapping=OPEN_INTEREST_AROUND)],
-        group_name="analytics", kinds={"numpy", "parquet"}, code_version="5",
+        group_name="analytics", kinds={"numpy", "parquet"}, code_version="6",
         automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest))),
     partitions_def=trading_days, backfill_policy=SINGLE_RUN, can_subset=False,
     check_specs=[dg.AssetCheckSpec("profile_finite", asset="gamma_profile",
@@ -233,7 +233,8 @@ def gamma_levels(context: dg.AssetExecutionContext, lake: LakeResource, market: 
         store.write("gamma_levels", as_of, pl.DataFrame([row]), key_column="as_of")
         store.write("max_pain", as_of, pl.DataFrame({"expiry": list(pain), "max_pain": list(pain.values())},
                                                     schema={"expiry": pl.Date, "max_pain": pl.Float64}), key_column="as_of")
-        store.write("hedging_flows", as_of, hedging_flows(exposures, spot, r, q), key_column="as_of")
+        store.write("hedging_flows", as_of, hedging_flows(exposures, spot, r, q).join(
+            bands.hedge_usd_frame(), on="scenario", how="left"), key_column="as_of")
         finite = bool(profile["total_gex"].is_finite().all())
         return DayResult(metadata={k: v for k, v in row.items() if isinstance(v, float | int) and np.isfinite(v)},
                          checks={"profile_finite": Check(finite, {"points": len(profile)})})

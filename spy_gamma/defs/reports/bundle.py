@@ -87,6 +87,8 @@ def summary(lake: Lake, as_of: dt.date, analysis_date: dt.date, levels: dict, ch
         "levels": {role: [_level(lv) for lv in found] for role, found in structure["levels"].items()},
         "patterns": patterns_list(structure["patterns"]),
         "hedging_flows": {SCENARIO_KEYS.get(s, s): usd for s, usd in flows.select("scenario", "hedge_usd").iter_rows()},
+        "hedging_flows_band": {SCENARIO_KEYS.get(row["scenario"], row["scenario"]): band(row, "hedge_usd")
+                               for row in flows.iter_rows(named=True)},
         "signing_model": fit,
         "data_quality": data_quality(lake, as_of, chain),
         "methodology": methodology(as_of, r, q),
