@@ -99,13 +99,20 @@ def _parser() -> argparse.ArgumentParser:
                             ("demo", "run the default analysis on the embedded market")):
         run = commands.add_parser(name, help=help_text)
         run.add_argument("--date", type=iso_date, default=iso_date(DEFAULT_DATE),
-                         help="analysis date (positions as of the last close at or before it)")
+                         help=f"analysis date, YYYY-MM-DD (default {DEFAULT_DATE}); positions are as of the last "
+                              "session close before or on it, so a morning run gives the previous close's book")
         run.add_argument("--expiry", type=iso_date, nargs="*", default=None,
                          help="target expiries (default: every listed expiry of the next five sessions; the demo "
                               f"uses {' '.join(DEFAULT_EXPIRIES)})")
-        run.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-        run.add_argument("--source", choices=["simulated", "local", "s3"], default=None)
-        run.add_argument("--flatfiles", type=Path, default=None, help="flat-file root for --source local")
+        run.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
+                         help=f"folder for the dashboard, reports, CSV and JSON (default {DEFAULT_OUTPUT})")
+        if name == "run":
+            run.add_argument("--source", choices=["simulated", "local", "s3"], default=None,
+                             help="where the flat files come from (default: s3 when POLYGON_S3_ACCESS_KEY and "
+                                  "POLYGON_S3_SECRET_KEY are set, else the embedded simulated market)")
+            run.add_argument("--flatfiles", type=Path, default=None, help="flat-file root for --source local")
+        else:
+            run.set_defaults(source="simulated", flatfiles=None)  # the demo is the embedded market, credentials or not
         run.add_argument("--spot", type=float, default=None, help="price the book at this spot instead of the close")
         run.add_argument("--skip-download", action="store_true", help="reuse the lake's sessions; recompute the as-of")
         run.add_argument("--refresh", action="store_true", help="rebuild every session of the window from the files")
@@ -118,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     backfill.set_defaults(handler=_backfill, parser=backfill)
 
     query = commands.add_parser("query", help="one SELECT over the DuckDB catalog (read-only, confined to the lake)")
-    query.add_argument("sql")
+    query.add_argument("sql", help='one SELECT over the lake\'s views (list them with "show tables")')
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     query.set_defaults(handler=_query)
 
@@ -149,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     live.set_defaults(handler=_live, parser=live)
 
     serve = commands.add_parser("serve", help="read-only HTTP API and the live page on 127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=int, default=8000, help="TCP port on 127.0.0.1 (default 8000)")
     serve.set_defaults(handler=_serve, parser=serve)
     return parser
 

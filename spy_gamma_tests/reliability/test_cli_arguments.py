@@ -94,6 +94,15 @@ def test_an_empty_folder_or_an_earlier_output_is_accepted_and_marked(tmp_path):
         assert (folder / cli.OUTPUT_MARKER).is_file()
 
 
+def test_the_demo_is_the_embedded_market_even_with_polygon_credentials_set(monkeypatch, capsys):
+    monkeypatch.setenv("POLYGON_S3_ACCESS_KEY", "planted-access")
+    monkeypatch.setenv("POLYGON_S3_SECRET_KEY", "planted-secret")
+    args = cli._parser().parse_args(["demo"])
+    assert (args.source, args.flatfiles) == ("simulated", None)
+    assert cli._parser().parse_args(["run"]).source is None  # run: the environment decides (s3 with credentials)
+    refused(["demo", "--source", "s3"], monkeypatch, capsys)
+
+
 @pytest.mark.parametrize("argv", [["run", "--source", "ftp"], ["nonsense"], ["run", "--date"]])
 def test_unknown_commands_and_choices_exit_2(argv, monkeypatch, capsys):
     refused(argv, monkeypatch, capsys)

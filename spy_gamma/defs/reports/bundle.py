@@ -230,6 +230,8 @@ def methodology(as_of: dt.date, r: float, q: float) -> dict:
         "greeks": f"BSM, r={r}, carry from each expiry's put-call-parity forward (q={q} where none), ACT/365 to the "
                   "session close; vols from fresh out-of-the-money closing marks, SVI-fitted per expiry",
         "gex_units": "dealer $ delta change per 1% spot move: position x 100 x gamma x S^2 x 0.01",
+        "hedging_units": "$ of SPY dealers trade to stay delta neutral after each scenario (+ = buy), fully re-priced; "
+                         "hedging_flows_band over the same draws",
         "window": f"{window[0]} to {window[-1]} ({len(window)} sessions)",
     }
 
