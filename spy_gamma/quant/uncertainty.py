@@ -42,6 +42,7 @@ class Bands:
     prob_dealers_long_gamma: float
     gamma_flip: dict[str, float | None]
     flip_found_share: float
+    no_flip_long_share: float  # draws without a flip whose dealers are long gamma over the whole searched range
     call_wall: dict[str, float | None]
     put_wall: dict[str, float | None]
     profile: pl.DataFrame  # spot, total_gex_p05, total_gex_p50, total_gex_p95
@@ -193,6 +194,7 @@ def exposure_bands(book: pl.DataFrame, draws: np.ndarray, spot: float, r: float,
     return Bands(
         total_gex=percentiles(total), prob_dealers_long_gamma=float((total > 0).mean()),
         gamma_flip=percentiles(flips), flip_found_share=float(np.isfinite(flips).mean()),
+        no_flip_long_share=float((~np.isfinite(flips) & (total > 0)).mean()),
         call_wall=_wall_band(book, draws * at_spot, "C"), put_wall=_wall_band(book, draws * at_spot, "P"),
         profile=pl.DataFrame({"spot": grid, **{f"total_gex_p{p:02d}": np.percentile(profiles, p, axis=0)
                                                for p in BAND}}),

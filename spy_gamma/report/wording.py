@@ -35,10 +35,12 @@ def gex_sentence(summary: dict) -> str:
 
 
 def flip_sentence(summary: dict) -> str:
-    """``flip 665.20, 90% band 662.10 to 668.90`` (:func:`flip_band_text`) or why there is none."""
+    """``flip 665.20, 90% band 662.10 to 668.90`` (:func:`flip_band_text`, then :func:`no_flip_text`) or why there
+    is none."""
     if is_missing(summary.get("gamma_flip")):
         return "no gamma flip within the searched spot range"
-    return f"flip {fmt_level(summary['gamma_flip'])}, {flip_band_text(summary)}"
+    others = no_flip_text(summary)
+    return f"flip {fmt_level(summary['gamma_flip'])}, {flip_band_text(summary)}{'; ' + others if others else ''}"
 
 
 def flip_band_text(summary: dict) -> str:
@@ -51,6 +53,16 @@ def flip_band_text(summary: dict) -> str:
     if found == 0:
         return "90% band n/a (no draw has a flip)"
     return f"90% band {band} (over the {math.floor(100 * found)}% of draws with a flip)"  # 99.6% is not all
+
+
+def no_flip_text(summary: dict) -> str:
+    """``draws without a flip: long gamma across the range in 20%, short in 5%`` (shares of all draws); empty when
+    every draw has a flip or the split is not stored."""
+    found, long_share = summary.get("flip_found_share"), summary.get("no_flip_long_share")
+    if is_missing(found) or is_missing(long_share) or found >= 1:
+        return ""
+    return (f"draws without a flip: long gamma across the range in {100 * long_share:.0f}%, "
+            f"short in {100 * (1 - found - long_share):.0f}%")
 
 
 def wall_band_text(wall: dict) -> str:

@@ -205,6 +205,15 @@ def test_a_draws_flip_is_where_its_profile_crosses_zero():
     assert bands.gamma_flip["p50"] == pytest.approx(low, abs=0.01)
 
 
+def test_draws_without_a_flip_are_split_by_the_sign_of_their_gamma_across_the_range():
+    # long the call and short as many puts: a flip (as above); long the call alone: long gamma everywhere;
+    # short it alone: short everywhere
+    rows = book([(600, "C", 0, 0, 100, 0, None), (620, "P", 0, 0, -100, 0, None)])
+    draws = np.array([[100.0, -100.0], [100.0, 0.0], [-100.0, 0.0], [50.0, 0.0]])
+    bands = exposure_bands(rows, draws, 610.0, R, 0.0, np.arange(590.0, 630.25, 0.25))
+    assert bands.flip_found_share == 0.25 and bands.no_flip_long_share == 0.5
+
+
 def test_the_regime_is_uncertain_when_the_band_straddles_zero():
     assert regime_label("dealers long gamma (dampening)", {"p05": -1.0, "p50": 2.0, "p95": 3.0}).startswith("uncertain")
     assert regime_label("dealers long gamma (dampening)", {"p05": 1.0, "p50": 2.0, "p95": 3.0}) == \

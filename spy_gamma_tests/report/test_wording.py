@@ -55,6 +55,10 @@ def test_a_flip_band_over_fewer_than_all_draws_says_over_how_many():
     assert flip_sentence({**SUMMARY, "flip_found_share": 1.0}) == flip_sentence(SUMMARY)
     assert flip_sentence({**SUMMARY, "flip_found_share": 0.996}).endswith("(over the 99% of draws with a flip)")
     assert flip_sentence({**SUMMARY, "flip_found_share": 0.0}) == "flip 666.55, 90% band n/a (no draw has a flip)"
+    # of the 24.9% of draws without a flip, 20% of all draws are long gamma across the range: 4.9% short
+    assert flip_sentence({**SUMMARY, "flip_found_share": 0.751, "no_flip_long_share": 0.2}) == (
+        "flip 666.55, 90% band 660.10 to 671.00 (over the 75% of draws with a flip); draws without a flip: long gamma"
+        " across the range in 20%, short in 5%")
 
 
 def test_a_walls_band_names_the_strike_most_draws_pick_even_where_it_is_not_the_points():

@@ -244,7 +244,8 @@ def gamma_levels(context: dg.AssetExecutionContext, lake: LakeResource, market: 
 
 def _band_columns(bands) -> dict[str, float | None]:
     """Flat ``<figure>_p05/p50/p95`` columns of the bands for one levels row."""
-    flat = {"prob_dealers_long_gamma": bands.prob_dealers_long_gamma, "flip_found_share": bands.flip_found_share}
+    flat = {"prob_dealers_long_gamma": bands.prob_dealers_long_gamma, "flip_found_share": bands.flip_found_share,
+            "no_flip_long_share": bands.no_flip_long_share}
     for figure in ("total_gex", "gamma_flip", "call_wall", "put_wall"):
         for key, value in getattr(bands, figure).items():
             flat[f"{figure}_{key}"] = value

@@ -75,7 +75,7 @@ def summary(lake: Lake, as_of: dt.date, analysis_date: dt.date, levels: dict, ch
         "expiries": [e.isoformat() for e in expiries],
         "total_gex": levels["total_gex"], "total_gex_band": band(levels, "total_gex"),
         "gamma_flip": levels["gamma_flip"], "gamma_flip_band": band(levels, "gamma_flip"),
-        "flip_found_share": levels["flip_found_share"],
+        "flip_found_share": levels["flip_found_share"], "no_flip_long_share": levels.get("no_flip_long_share"),
         "prob_dealers_long_gamma": levels["prob_dealers_long_gamma"],
         **naive_total,
         "call_wall": _wall(levels, "call_wall"), "put_wall": _wall(levels, "put_wall"),
