@@ -25,6 +25,7 @@ ONE_VOL_POINT = 0.01
 DAYS_PER_YEAR = 365.0
 PROFILE_CHUNK = 2048  # contracts per (contracts x grid) block: ~7 MB per float64 block at 450 grid points
 HEDGE_SPOT_MOVES_PCT = (-2.0, -1.0, -0.5, 0.5, 1.0, 2.0)
+MIN_VOL = 1e-4  # the lowest vol a shifted scenario prices at
 FLIP_SEARCH_PCT = 0.25  # the flip is looked for up to +-25% from spot (beyond the +-7% profile): SPY's largest
 #                         multi-day moves (2020, 2008) stay inside it, so "no flip" means none within a crash
 
@@ -119,8 +120,12 @@ def unit_gex_matrix(book: pl.DataFrame, spots: np.ndarray, r: float, q: float) -
     _, strike, tte, iv, carry, _ = _columns(one, q)
     with np.errstate(divide="ignore", invalid="ignore"):
         matrix = _gex_matrix(np.full(one.height, float(MULTIPLIER)), strike, tte, iv, carry, np.asarray(spots), r)
-    usable = (iv > 0) & (tte > 0) & np.isfinite(iv) & np.isfinite(tte)
-    return np.where(usable[:, None] & np.isfinite(matrix), matrix, 0.0)
+    return np.where(_usable(tte, iv)[:, None] & np.isfinite(matrix), matrix, 0.0)
+
+
+def _usable(tte: np.ndarray, iv: np.ndarray) -> np.ndarray:
+    """Rows with a usable vol and time to expiry (the others have no Greeks to speak of)."""
+    return (iv > 0) & (tte > 0) & np.isfinite(iv) & np.isfinite(tte)
 
 
 def _gex_by_expiry(live: pl.DataFrame, grid: np.ndarray, r: float, q: float) -> tuple[list, np.ndarray]:
@@ -272,21 +277,22 @@ def _unit_deltas(book: pl.DataFrame, spot: float, r: float, q: float, vol_shift:
     contracts that expire within ``days`` carry their exercise delta (1 call / -1 put in the money, else 0)."""
     one = book.with_columns(pl.lit(1).alias("dealer_position"))
     units, strike, tte, iv, carry, is_call = _columns(one, q)
-    usable = (iv > 0) & (tte > 0) & np.isfinite(iv) & np.isfinite(tte)
+    usable = _usable(tte, iv)
     tte_after = tte - days / DAYS_PER_YEAR
     alive = tte_after > 0
+    # unusable rows are priced at any valid vol and time and then dropped; a vol shifted to 0 or below stays above it
+    sigma = np.maximum(np.where(usable, iv, 1.0) + vol_shift, MIN_VOL)
     with np.errstate(divide="ignore", invalid="ignore"):
-        delta = bsm_greeks(spot, strike, np.where(alive & usable, tte_after, 1.0), r, carry,
-                           np.where(usable, iv, 0.2) + vol_shift, is_call)["delta"]
+        delta = bsm_greeks(spot, strike, np.where(alive & usable, tte_after, 1.0), r, carry, sigma, is_call)["delta"]
     exercised = np.where(is_call, spot > strike, -(spot < strike).astype(float))
     return np.where(usable, units * np.where(alive, delta, exercised), 0.0)
 
 
 def hedging_flows(book: pl.DataFrame, spot: float, r: float, q: float) -> pl.DataFrame:
-    """Underlying dealers must trade to stay delta neutral, in shares and $ (+ = dealers buy), per scenario
-    (:func:`hedge_scenarios`; delta fully re-priced at the new spot, not the gamma approximation). Hedge = -(change
-    in the dealers' option delta); dealers long gamma therefore sell into rallies and buy dips."""
-    positions = book["dealer_position"].cast(pl.Float64).fill_null(0.0).to_numpy()
+    """Underlying dealers trade to stay delta neutral per :func:`hedge_scenarios`, in shares and $ (+ = dealers buy):
+    -(change in their option delta), fully re-priced, so dealers long gamma sell into rallies and buy dips."""
+    _, _, tte, iv, _, _ = _columns(book, q)
+    positions = np.where(_usable(tte, iv), book["dealer_position"].cast(pl.Float64).fill_null(0.0).to_numpy(), 0.0)
     shares = positions @ unit_hedge_matrix(book, spot, r, q)
     return pl.DataFrame([{"scenario": name, "spot_after": after, "vol_shift_pts": vol_shift / ONE_VOL_POINT,
                           "days": days, "hedge_shares": float(hedge), "hedge_usd": float(hedge) * after}

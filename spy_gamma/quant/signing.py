@@ -2,8 +2,8 @@
 
 Each print's customer side s is latent. Evidence about it:
 
-- the quote vote (above the mid: buy, below: sell; :mod:`spy_gamma.quant.votes`), its reliability estimated per *stratum*:
-  where it sits (at or through the touch, inside), how old the prevailing quote is, and its kind: whether its
+- the quote vote (above the mid: buy, below: sell; :mod:`spy_gamma.quant.votes`), its reliability estimated per
+  *stratum*: where it sits (at or through the touch, inside), how old the prevailing quote is, and its kind: whether its
   size equals the displayed size it hit (a resting customer limit order filled by a market maker, where the vote
   may reverse: the GSU trade-size rule, Grauer, Schuster & Uhrig-Homburg 2023), a multi-leg or an auction print;
 - at the mid, where the quote cannot vote: the depth imbalance (GSU depth rule), with an accuracy of its own;

@@ -192,8 +192,9 @@ def gamma_profile_figure(bundle: ReportBundle) -> go.Figure:
         + "<br><i>click for the strike's detail</i>"
         for row, total in zip(per_expiry.iter_rows(), by_strike["net_gex"])
     ]
-    bars, curve = round_usd(by_strike["net_gex"]), round_usd(bundle.gamma_profile["total_gex"])
-    low_band, high_band = (round_usd(bundle.gamma_profile[f"total_gex_{p}"]) for p in ("p05", "p95"))
+    bars = round_usd(by_strike["net_gex"])
+    curve, low_band, high_band = round_usd(bundle.gamma_profile.select("total_gex", "total_gex_p05", "total_gex_p95")
+                                           .to_numpy().T)  # the curve and its band at one precision
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_bar(
         x=by_strike["strike"],
@@ -548,8 +549,9 @@ def levels_history_figure(bundle: ReportBundle) -> go.Figure:
     history = bundle.levels_history.sort("as_of")
     as_of = [d.isoformat() for d in history["as_of"]]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    gex = {name: round_usd(history[column].fill_null(np.nan))
-           for name, column in (("p05", "total_gex_p05"), ("point", "total_gex"), ("p95", "total_gex_p95"))}
+    columns = {"p05": "total_gex_p05", "point": "total_gex", "p95": "total_gex_p95"}
+    drawn = round_usd(np.vstack([history[c].fill_null(np.nan).to_numpy() for c in columns.values()]))  # one precision
+    gex = dict(zip(columns, drawn))
     add_band(fig, as_of, gex["p05"], gex["p95"], "90% band of total dealer GEX (right axis)", secondary_y=True)
     fig.add_scatter(x=as_of, y=gex["point"], mode="lines+markers", secondary_y=True, marker={"size": 4},
                     name="Total dealer GEX (right axis)",

@@ -168,24 +168,24 @@ def test_bands_of_total_gex_are_the_draws_times_each_contracts_gamma_dollars():
     assert bands.put_wall["p50"] == 620
 
 
-def delta_per_contract(spot: float, strike: float, right: str) -> float:
-    """100 x BSM delta for iv 0.2, T 0.05, q 0: N(d1) for a call, N(d1) - 1 for a put (Hull, written out)."""
-    t, sigma = 0.05, 0.2
+def delta_per_contract(spot: float, strike: float, right: str, sigma: float = 0.2, t: float = 0.05) -> float:
+    """100 x BSM delta, q 0: N(d1) for a call, N(d1) - 1 for a put (Hull, written out)."""
     d1 = (math.log(spot / strike) + (R + sigma ** 2 / 2) * t) / (sigma * math.sqrt(t))
     return 100 * (norm.cdf(d1) - (right == "P"))
 
 
-def test_bands_of_hedging_flows_are_the_draws_times_each_contracts_repriced_delta_change():
+@pytest.mark.parametrize(("scenario", "spot_after", "sigma", "t"), [
+    ("spot +1%", 610.0 * 1.01, 0.2, 0.05), ("vol +1pt", 610.0, 0.21, 0.05), ("1 day decay", 610.0, 0.2, 0.05 - 1 / 365)])
+def test_bands_of_hedging_flows_are_the_draws_times_each_contracts_repriced_delta_change(scenario, spot_after, sigma,
+                                                                                          t):
     rows = book([(600, "C", 0, 0, 100, 0, None), (620, "P", 0, 0, -50, 0, None)])
     draws = np.array([[100.0, -50.0], [200.0, -100.0], [-50.0, 25.0], [10.0, 80.0]])
     bands = exposure_bands(rows, draws, 610.0, R, 0.0, np.arange(590.0, 630.25, 0.25))
-    after = 610.0 * 1.01
-    change = np.array([delta_per_contract(after, k, right) - delta_per_contract(610.0, k, right)
+    change = np.array([delta_per_contract(spot_after, k, right, sigma, t) - delta_per_contract(610.0, k, right)
                        for k, right in ((600, "C"), (620, "P"))])
-    per_draw = -(draws @ change) * after  # $ of SPY dealers trade after a 1% rally (+ = buy)
+    per_draw = -(draws @ change) * spot_after  # $ of SPY dealers trade after the scenario (+ = buy)
     for p in (5, 50, 95):
-        assert bands.hedge_usd["spot +1%"][f"p{p:02d}"] == pytest.approx(np.percentile(per_draw, p), rel=1e-9)
-    assert set(bands.hedge_usd) >= {"spot -2%", "vol +1pt", "1 day decay"}
+        assert bands.hedge_usd[scenario][f"p{p:02d}"] == pytest.approx(np.percentile(per_draw, p), rel=1e-9)
 
 
 def test_a_draws_flip_is_where_its_profile_crosses_zero():

@@ -23,6 +23,7 @@ PRINTS = [
     (1.10, 5, 1.00, 1.10, 30, 40, 0, "normal", SINGLE_LEG_CROSS, 1, "touch|age0|plain", 0, 0.0, "touch", 10),
     (1.03, 5, 1.00, 1.03, 30, 40, 0, "normal", REGULAR, 1, "touch|age0|plain", 0, 1.0, "touch", 3),
     (1.01, 5, 1.00, 1.01, 30, 40, 0, "normal", REGULAR, 1, "touch|age0|plain", 0, 1.0, "touch", 1),
+    (1.90, 5, 1.00, 1.90, 30, 40, 0, "normal", REGULAR, 1, "touch|age0|plain", 0, 1.0, "touch", 10),  # 90, capped
     (1.05, 5, 1.10, 1.00, 30, 40, 0, "crossed", REGULAR, 0, "unquoted|age0|plain", 0, 1.0, "unquoted", 0),
 ]
 INPUTS = ["price", "size", "bid_price", "ask_price", "bid_size", "ask_size", "quote_age_ns", "quote_state",

@@ -111,7 +111,7 @@ POSITION_TABLES = ("dealer_positions", "position_path", "signing_fit")
         " consistent with open interest.",
         "Dealer position per contract at every close of the lookback window.",
         "The signing model fitted on the window's prints: reliabilities, depth accuracy, propensities."))),
-        deps=POSITION_DEPS, group_name="analytics", kinds={"numpy", "parquet"}, code_version="8",
+        deps=POSITION_DEPS, group_name="analytics", kinds={"numpy", "parquet"}, code_version="9",
         automation_condition=follows_inputs(optional=dg.AssetSelection.assets(open_interest))),
     partitions_def=trading_days, backfill_policy=SINGLE_RUN, can_subset=False,
     check_specs=[dg.AssetCheckSpec("positions_within_open_interest", asset="dealer_positions",
