@@ -565,6 +565,9 @@ def levels_history_figure(bundle: ReportBundle) -> go.Figure:
         fig.add_scatter(x=as_of, y=history[column], mode="lines+markers", name=label,
                         line={"color": color, "width": 1.8, "dash": dash}, marker={"size": 5},
                         hovertemplate=f"{label} %{{y:.2f}}<extra>%{{x}}</extra>")
+    if len(as_of) == 1:  # one point has no area to shade
+        fig.add_annotation(text="one close so far: the 90% bands shade from the second close on",
+                           xref="paper", yref="paper", x=0.5, y=1.0, showarrow=False, font={"color": theme.MUTED})
     _, gex_range = aligned_zero_ranges([0.0], np.concatenate(list(gex.values())))
     fig.update_layout(
         template=theme.dealer_template(),

@@ -114,3 +114,12 @@ def test_history_panel_ends_at_the_as_of_close(bundle):
     assert {"flip 90% band", "90% band of total dealer GEX (right axis)"} <= set(by_name)
     # the same total GEX as every headline (the point estimate, not the band's median), to the $1K it is drawn at
     assert by_name["Total dealer GEX (right axis)"].y[-1] == pytest.approx(bundle.summary["total_gex"], abs=500)
+
+
+def test_a_history_of_one_close_says_its_bands_shade_from_the_second_close_on(bundle):
+    one = bundle.levels_history.sort("as_of").tail(1)
+    two = pl.concat([one.with_columns(pl.col("as_of") - pl.duration(days=1)), one])
+    notes = {n: [a.text for a in levels_history_figure(replace(bundle, levels_history=h)).layout.annotations]
+             for n, h in (("one", one), ("two", two))}
+    assert any("one close so far" in text for text in notes["one"])
+    assert not any("one close so far" in text for text in notes["two"])
