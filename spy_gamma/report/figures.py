@@ -372,9 +372,11 @@ def smile_figure(bundle: ReportBundle) -> go.Figure:
     """Implied vol by strike per expiry: market points, fitted smile, rejected points marked x."""
     smile = strike_window(bundle, bundle.smile).sort("expiry", "strike")
     fig = go.Figure()
+    rejected_keyed = False  # the legend's "rejected by fit" entry, once, where a rejected point is drawn
     for i, ((expiry,), rows) in enumerate(smile.group_by("expiry", maintain_order=True)):
         color = theme.EXPIRY_COLORS[i % len(theme.EXPIRY_COLORS)]
-        kept, rejected = rows.filter(~pl.col("rejected")), rows.filter(pl.col("rejected"))
+        kept = rows.filter(~pl.col("rejected"))
+        rejected = rows.filter(pl.col("rejected") & pl.col("iv_market").is_finite())  # a mark without a vol: no point
         fig.add_scatter(
             x=rows["strike"],
             y=(rows["iv_fit"] * 100).round(2),
@@ -402,10 +404,11 @@ def smile_figure(bundle: ReportBundle) -> go.Figure:
                 mode="markers",
                 name="rejected by fit",
                 legendgroup="rejected",
-                showlegend=i == 0,
+                showlegend=not rejected_keyed,
                 marker={"symbol": "x", "size": 8, "color": theme.NEGATIVE, "line": {"width": 1}},
                 hovertemplate=f"{expiry} rejected<br>Strike %{{x}}: %{{y:.2f}}%<extra></extra>",
             )
+            rejected_keyed = True
     add_spot_line(fig, bundle.summary["spot"])
     fig.update_layout(
         template=theme.dealer_template(),

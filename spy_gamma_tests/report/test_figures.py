@@ -17,6 +17,7 @@ from spy_gamma.report.figures import (
     gamma_profile_figure,
     levels_history_figure,
     round_usd,
+    smile_figure,
     usd_ticks,
 )
 
@@ -123,3 +124,21 @@ def test_a_history_of_one_close_says_its_bands_shade_from_the_second_close_on(bu
              for n, h in (("one", one), ("two", two))}
     assert any("one close so far" in text for text in notes["one"])
     assert not any("one close so far" in text for text in notes["two"])
+
+
+def test_the_smile_keys_rejected_marks_once_and_only_where_one_has_a_vol_to_draw(bundle):
+    def rejected_traces(smile: pl.DataFrame) -> list:
+        fig = smile_figure(replace(bundle, smile=smile))
+        return [trace for trace in fig.data if trace.name == "rejected by fit"]
+
+    # one rejected mark with a vol, at the strike nearest spot of the last expiry: drawn, and keyed in the legend
+    last = bundle.smile.filter(pl.col("expiry") == bundle.smile["expiry"].max())
+    strike = last["strike"][int((last["strike"] - bundle.summary["spot"]).abs().arg_min())]
+    marked = (pl.col("expiry") == last["expiry"][0]) & (pl.col("strike") == strike)
+    one = bundle.smile.with_columns(marked.alias("rejected"),
+                                    pl.when(marked).then(0.2).otherwise(pl.col("iv_market")).alias("iv_market"))
+    drawn = rejected_traces(one)
+    assert drawn and [trace.showlegend for trace in drawn] == [True] and all(np.isfinite(drawn[0].y))
+    # rejected marks without a vol (stale, or no inversion) draw nothing, so the legend does not list them
+    assert rejected_traces(bundle.smile.with_columns(
+        pl.when(pl.col("rejected")).then(None).otherwise(pl.col("iv_market")).alias("iv_market"))) == []
