@@ -180,7 +180,7 @@ QUALITY_CHECKS = (
     ("old_quotes", "prints that met a quote older than 10 s (weighed down)", "old_quote_pct", ">", 25.0),
     ("unknown_sides", "prints whose side stays undecided (P(buy) within 0.4-0.6)", "unknown_side_pct", ">", 40.0),
     ("iv_solve_rate", "fresh closing marks that invert to an implied vol", "iv_solved_pct", "<", 80.0),
-    ("positions_above_oi", "positions that exceeded open interest and were held at it", "positions_clipped_pct",
+    ("positions_above_oi", "positions held at their open interest, which their flows exceeded", "positions_clipped_pct",
      ">", 0.0),
     ("mark_ages", "closing marks refused as older than the stale limit", "stale_mark_pct", ">", 25.0),
 )
