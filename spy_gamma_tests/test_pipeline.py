@@ -145,6 +145,20 @@ def test_the_true_total_gex_lies_inside_the_band_and_its_sign_is_ours_when_the_b
         assert np.sign(true_gex) == np.sign(summary["total_gex"])
 
 
+def test_the_true_dealer_hedge_for_a_1pct_move_lies_inside_its_band(pipeline_run):
+    from spy_gamma.quant.book import dealer_book
+    from spy_gamma.quant.exposure import hedging_flows
+
+    truth = pl.read_parquet(pipeline_run["truth"] / "positions" / f"{AS_OF}.parquet").filter(
+        pl.col("expiry").is_in(TARGETS)).with_columns(pl.col("dealer_position").cast(pl.Float64))
+    summary = summary_of(pipeline_run)
+    book = dealer_book(truth, lake(pipeline_run).read("contract_iv", AS_OF), AS_OF)
+    true_hedge = dict(hedging_flows(book, summary["spot"], 0.043, 0.011).select("scenario", "hedge_usd").iter_rows())
+    for scenario, key in (("spot -1%", "spot_-1pct"), ("spot +1%", "spot_+1pct")):
+        band = summary["hedging_flows_band"][key]
+        assert band["p05"] <= true_hedge[scenario] <= band["p95"], (scenario, true_hedge[scenario], band)
+
+
 def test_an_as_of_expiry_day_reports_no_settled_contract(pipeline_run):
     # 2025-10-06 is an expiry day whose session is in the lake (it was ingested for its open interest)
     from spy_gamma.pipeline import SPYPositioningPipeline
