@@ -36,7 +36,7 @@ from scipy.stats import beta as beta_distribution
 from scipy.stats import norm
 
 from spy_gamma.quant.book import dealer_book
-from spy_gamma.quant.exposure import contract_exposures, gamma_flip, gamma_profile
+from spy_gamma.quant.exposure import contract_exposures, gamma_flip, gamma_profile, hedging_flows
 from spy_gamma.quant.positions import within_open_interest
 from spy_gamma.quant.signing import ACCURACY_PRIOR, SigningFit
 from spy_gamma.quant.votes import REFERENCE_STRATUM
@@ -49,7 +49,8 @@ SCALE = 0.004  # ~4,900 SPY prints a session: small enough for 20 markets in min
 WORKERS = 2
 LOSS_MARGINS = (0.01, 0.02)  # the issue's allowed loss to the quote rule on any market: correlation, WAPE
 COVERAGE_CONFIDENCE = 0.90  # of the interval stated around the band's coverage over the markets
-Z90 = float(norm.ppf(0.95))  # a normal 90% band spans 2 x Z90 sds
+Z90 = float(norm.ppf(0.95))
+HEDGE_SCENARIO = ("spot -1%", "spot_-1pct")  # the hedge scored against the truth: hedging_flows' name, the JSON's key  # a normal 90% band spans 2 x Z90 sds
 
 
 def run_accuracy_bench(markets: int = 20, json_path: Path | None = None, data_dir: Path | None = None,
@@ -103,6 +104,9 @@ def score(data: Path, truth_root: Path, summary: dict) -> dict:
                            gamma_profile(true_book, spot, DEFAULT_RATE, DEFAULT_DIVIDEND_YIELD))
     band = summary["total_gex_band"]
     ours_gex, flip = summary["total_gex"], summary["gamma_flip"]
+    true_hedge = float(hedging_flows(true_book, spot, DEFAULT_RATE, DEFAULT_DIVIDEND_YIELD)
+                       .filter(pl.col("scenario") == HEDGE_SCENARIO[0])["hedge_usd"][0])
+    hedge_band = summary["hedging_flows_band"][HEDGE_SCENARIO[1]]
     fit = SigningFit.from_dict(json.loads(lake.read("signing_fit", AS_OF)["fit_json"][0]))
     return {
         "ours": recovery(ours, truth), "quote_rule": recovery(quote, truth),
@@ -116,6 +120,8 @@ def score(data: Path, truth_root: Path, summary: dict) -> dict:
         "gex_relative_error": abs(ours_gex - true_gex) / max(abs(true_gex), 1.0),
         "band_covers_truth": bool(band["p05"] <= true_gex <= band["p95"]),
         "band_excludes_zero": bool(band["p05"] > 0 or band["p95"] < 0),
+        "true_hedge_down_1pct": true_hedge, "hedge_band_down_1pct": hedge_band,
+        "hedge_band_covers_truth": bool(hedge_band["p05"] <= true_hedge <= hedge_band["p95"]),
         "true_flip": true_flip, "flip": flip,
         "flip_error_usd": None if flip is None or true_flip is None else abs(flip - true_flip),
         "regime": summary["regime"]["label"], "prob_dealers_long_gamma": summary["prob_dealers_long_gamma"]}
@@ -267,11 +273,18 @@ def aggregate(rows: list[dict]) -> dict:
             "band_coverage_within_the_accuracy_prior": float(np.mean([r["band_covers_truth"] for r in assumed]))
             if assumed else None,
             "band_rms_z": band_rms_z(rows),
+            "hedge_band_coverage": _share(rows, "hedge_band_covers_truth"),
             "sign_right_share": float(np.mean([r["gex_sign_right"] for r in rows])),
             "sign_right_where_band_excludes_zero": float(np.mean([r["gex_sign_right"] for r in excludes]))
             if excludes else None,
             "median_gex_relative_error": float(np.median([r["gex_relative_error"] for r in rows])),
             "median_flip_error_usd": float(np.median(flips)) if flips else None}
+
+
+def _share(rows: list[dict], flag: str) -> float | None:
+    """The share of the markets that score ``flag`` holding (None when none does: results stored before it)."""
+    scored = [r[flag] for r in rows if flag in r]
+    return float(np.mean(scored)) if scored else None
 
 
 def _gains(rows: list[dict], baseline: str) -> tuple[np.ndarray, np.ndarray]:

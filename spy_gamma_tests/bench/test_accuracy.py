@@ -82,6 +82,15 @@ def test_aggregate_states_the_goals_plainly():
     assert summary["sign_right_where_band_excludes_zero"] == pytest.approx(0.5)
 
 
+def test_the_hedging_bands_coverage_is_over_the_markets_that_score_it():
+    rows = [{**market(0.5, 0.5, 1.0, 1.0, True, True, False, False), "hedge_band_covers_truth": covers}
+            for covers in (True, False, True)]
+    assert aggregate(rows)["hedge_band_coverage"] == pytest.approx(2 / 3)
+    assert aggregate([*rows, market(0.5, 0.5, 1.0, 1.0, True, True, False, False)])["hedge_band_coverage"] == \
+        pytest.approx(2 / 3)  # a market scored before hedging bands counts nowhere
+    assert aggregate(rows[:0] + [market(0.5, 0.5, 1.0, 1.0, True, True, False, False)])["hedge_band_coverage"] is None
+
+
 def test_the_band_is_judged_on_the_markets_whose_votes_are_right_by_volume_at_least_as_often_as_a_coin():
     # the accuracy prior's floor is a coin: 0.55 and 0.5 are within it (0.6, the per-trade floor, would leave both out)
     rows = [market(0.5, 0.5, 1.0, 1.0, covers, True, False, False, reference=reference)
