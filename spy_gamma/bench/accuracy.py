@@ -49,8 +49,8 @@ SCALE = 0.004  # ~4,900 SPY prints a session: small enough for 20 markets in min
 WORKERS = 2
 LOSS_MARGINS = (0.01, 0.02)  # the issue's allowed loss to the quote rule on any market: correlation, WAPE
 COVERAGE_CONFIDENCE = 0.90  # of the interval stated around the band's coverage over the markets
-Z90 = float(norm.ppf(0.95))
-HEDGE_SCENARIO = ("spot -1%", "spot_-1pct")  # the hedge scored against the truth: hedging_flows' name, the JSON's key  # a normal 90% band spans 2 x Z90 sds
+Z90 = float(norm.ppf(0.95))  # a normal 90% band spans 2 x Z90 sds
+HEDGE_SCENARIO = ("spot -1%", "spot_-1pct")  # the hedge scored against the truth: hedging_flows' name, the JSON's key
 
 
 def run_accuracy_bench(markets: int = 20, json_path: Path | None = None, data_dir: Path | None = None,

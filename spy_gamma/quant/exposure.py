@@ -266,17 +266,18 @@ def hedge_scenarios(spot: float) -> list[tuple[str, float, float, float]]:
 def unit_hedge_matrix(book: pl.DataFrame, spot: float, r: float, q: float) -> np.ndarray:
     """(contracts x hedge_scenarios) shares a dealer long one contract of each row trades to stay delta neutral
     after each scenario: -(its delta after - now), fully re-priced; 0 where a row has no usable vol or time."""
-    now = _unit_deltas(book, spot, r, q)
-    return np.column_stack([-(_unit_deltas(book, after, r, q, vol_shift, days) - now)
+    columns = _columns(book.with_columns(pl.lit(1).alias("dealer_position")), q)
+    now = _unit_deltas(columns, spot, r)
+    return np.column_stack([-(_unit_deltas(columns, after, r, vol_shift, days) - now)
                             for _, after, vol_shift, days in hedge_scenarios(spot)])
 
 
-def _unit_deltas(book: pl.DataFrame, spot: float, r: float, q: float, vol_shift: float = 0.0,
+def _unit_deltas(columns: tuple[np.ndarray, ...], spot: float, r: float, vol_shift: float = 0.0,
                  days: float = 0.0) -> np.ndarray:
-    """Delta in shares of one contract per row, re-priced at ``spot`` with vols shifted and ``days`` elapsed;
-    contracts that expire within ``days`` carry their exercise delta (1 call / -1 put in the money, else 0)."""
-    one = book.with_columns(pl.lit(1).alias("dealer_position"))
-    units, strike, tte, iv, carry, is_call = _columns(one, q)
+    """Delta in shares of one contract per row (``columns`` of :func:`_columns` for one contract), re-priced at
+    ``spot`` with vols shifted and ``days`` elapsed; contracts that expire within ``days`` carry their exercise delta
+    (1 call / -1 put in the money, else 0)."""
+    units, strike, tte, iv, carry, is_call = columns
     usable = _usable(tte, iv)
     tte_after = tte - days / DAYS_PER_YEAR
     alive = tte_after > 0

@@ -46,13 +46,6 @@ class Bands:
     call_wall: dict[str, float | None]
     put_wall: dict[str, float | None]
     profile: pl.DataFrame  # spot, total_gex_p05, total_gex_p50, total_gex_p95
-    hedge_usd: dict[str, dict[str, float | None]]  # per hedge scenario (exposure.hedge_scenarios): {p05, p50, p95}
-
-    def hedge_usd_frame(self) -> pl.DataFrame:
-        """``scenario, hedge_usd_p05, hedge_usd_p50, hedge_usd_p95``: the hedging flows' bands as rows."""
-        return pl.DataFrame([{"scenario": name, **{f"hedge_usd_{key}": value for key, value in band.items()}}
-                             for name, band in self.hedge_usd.items()],
-                            schema={"scenario": pl.String, **{f"hedge_usd_p{p:02d}": pl.Float64 for p in BAND}})
 
 
 def position_draws(book: pl.DataFrame, n_draws: int = N_DRAWS, seed: int = 0) -> np.ndarray:
@@ -180,8 +173,7 @@ def percentiles(values: np.ndarray) -> dict[str, float | None]:
 
 def exposure_bands(book: pl.DataFrame, draws: np.ndarray, spot: float, r: float, q: float,
                    grid: np.ndarray) -> Bands:
-    """Bands of total GEX at spot, the gamma profile over ``grid``, the flip, the walls and the hedging flows ($ of
-    the underlying per scenario) over the draws.
+    """Bands of total GEX at spot, the gamma profile over ``grid``, the flip and the walls over the draws.
 
     ``book`` rows align with the draws' columns (``strike, right, iv, tte_years`` and optionally ``carry_q``).
     A draw's flip is the zero of its profile nearest to spot, linear between grid points.
@@ -197,9 +189,16 @@ def exposure_bands(book: pl.DataFrame, draws: np.ndarray, spot: float, r: float,
         no_flip_long_share=float((~np.isfinite(flips) & (total > 0)).mean()),
         call_wall=_wall_band(book, draws * at_spot, "C"), put_wall=_wall_band(book, draws * at_spot, "P"),
         profile=pl.DataFrame({"spot": grid, **{f"total_gex_p{p:02d}": np.percentile(profiles, p, axis=0)
-                                               for p in BAND}}),
-        hedge_usd={name: percentiles(hedge * after) for (name, after, _, _), hedge
-                   in zip(hedge_scenarios(spot), (draws @ unit_hedge_matrix(book, spot, r, q)).T)})
+                                               for p in BAND}}))
+
+
+def hedge_bands(book: pl.DataFrame, draws: np.ndarray, spot: float, r: float, q: float) -> pl.DataFrame:
+    """``scenario, hedge_usd_p05, hedge_usd_p50, hedge_usd_p95``: the $ of the underlying dealers trade after each
+    hedge scenario (exposure.hedge_scenarios) over the draws, whose columns align with ``book``'s rows."""
+    hedges = (draws @ unit_hedge_matrix(book, spot, r, q)).T
+    rows = [{"scenario": name, **{f"hedge_usd_{key}": value for key, value in percentiles(hedge * after).items()}}
+            for (name, after, _, _), hedge in zip(hedge_scenarios(spot), hedges)]
+    return pl.DataFrame(rows, schema={"scenario": pl.String, **{f"hedge_usd_p{p:02d}": pl.Float64 for p in BAND}})
 
 
 def regime_label(point_label: str, total_gex_band: dict[str, float | None]) -> str:

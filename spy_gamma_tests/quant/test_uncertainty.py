@@ -8,7 +8,14 @@ import polars as pl
 import pytest
 from scipy.stats import norm
 
-from spy_gamma.quant.uncertainty import FLOW_SCALE_SPAN, exposure_bands, percentiles, position_draws, regime_label
+from spy_gamma.quant.uncertainty import (
+    FLOW_SCALE_SPAN,
+    exposure_bands,
+    hedge_bands,
+    percentiles,
+    position_draws,
+    regime_label,
+)
 
 R = 0.04
 MEAN_SCALE = (FLOW_SCALE_SPAN - 1 / FLOW_SCALE_SPAN) / (2 * math.log(FLOW_SCALE_SPAN))  # E of the log-uniform scale
@@ -180,12 +187,12 @@ def test_bands_of_hedging_flows_are_the_draws_times_each_contracts_repriced_delt
                                                                                           t):
     rows = book([(600, "C", 0, 0, 100, 0, None), (620, "P", 0, 0, -50, 0, None)])
     draws = np.array([[100.0, -50.0], [200.0, -100.0], [-50.0, 25.0], [10.0, 80.0]])
-    bands = exposure_bands(rows, draws, 610.0, R, 0.0, np.arange(590.0, 630.25, 0.25))
+    bands = hedge_bands(rows, draws, 610.0, R, 0.0).filter(pl.col("scenario") == scenario)
     change = np.array([delta_per_contract(spot_after, k, right, sigma, t) - delta_per_contract(610.0, k, right)
                        for k, right in ((600, "C"), (620, "P"))])
     per_draw = -(draws @ change) * spot_after  # $ of SPY dealers trade after the scenario (+ = buy)
     for p in (5, 50, 95):
-        assert bands.hedge_usd[scenario][f"p{p:02d}"] == pytest.approx(np.percentile(per_draw, p), rel=1e-9)
+        assert bands[f"hedge_usd_p{p:02d}"].item() == pytest.approx(np.percentile(per_draw, p), rel=1e-9)
 
 
 def test_a_draws_flip_is_where_its_profile_crosses_zero():

@@ -41,7 +41,7 @@ from spy_gamma.quant.exposure import gex_surface as surface_over_days
 from spy_gamma.quant.history import backtest_row
 from spy_gamma.quant.positions import estimate_positions
 from spy_gamma.quant.structure import levels, patterns, regime
-from spy_gamma.quant.uncertainty import DRAW_COLUMNS, exposure_bands, position_draws, regime_label
+from spy_gamma.quant.uncertainty import DRAW_COLUMNS, exposure_bands, hedge_bands, position_draws, regime_label
 from spy_gamma.trading_calendar import trading_days as sessions_between
 
 AS_OF = dict(partitions_def=trading_days, owners=["team:spy-gamma"], backfill_policy=SINGLE_RUN)
@@ -234,7 +234,7 @@ def gamma_levels(context: dg.AssetExecutionContext, lake: LakeResource, market: 
         store.write("max_pain", as_of, pl.DataFrame({"expiry": list(pain), "max_pain": list(pain.values())},
                                                     schema={"expiry": pl.Date, "max_pain": pl.Float64}), key_column="as_of")
         store.write("hedging_flows", as_of, hedging_flows(exposures, spot, r, q).join(
-            bands.hedge_usd_frame(), on="scenario", how="left"), key_column="as_of")
+            hedge_bands(exposures, draws, spot, r, q), on="scenario", how="left"), key_column="as_of")
         finite = bool(profile["total_gex"].is_finite().all())
         return DayResult(metadata={k: v for k, v in row.items() if isinstance(v, float | int) and np.isfinite(v)},
                          checks={"profile_finite": Check(finite, {"points": len(profile)})})
